@@ -1,0 +1,33 @@
+import type { Descriptor } from '../image/types.js';
+
+/** A manifest or index exactly as stored: its digest is the sha256 of `bytes`. */
+export interface ManifestBlob {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+}
+
+/** Where an image is read from (registry, OCI layout, local store). */
+export interface ImageSource {
+  /** Human-readable name of what is read, for messages. */
+  readonly reference: string;
+  /** The top-level manifest; may be an index. */
+  getManifest(signal?: AbortSignal): Promise<ManifestBlob>;
+  getManifestByDigest(digest: string, signal?: AbortSignal): Promise<ManifestBlob>;
+  /** Streams the blob; the stream errors with DIGEST_MISMATCH at its end if the bytes are wrong. */
+  getBlob(desc: Descriptor, signal?: AbortSignal): Promise<NodeJS.ReadableStream>;
+  close(): Promise<void>;
+}
+
+/** Where an image is written to. Nothing is visible under the final name before `commit`. */
+export interface ImageDestination {
+  readonly reference: string;
+  /** containers/image's tryReuseBlob: true when the blob is already there and need not be sent. */
+  hasBlob(desc: Descriptor, signal?: AbortSignal): Promise<boolean>;
+  /** `open` is called lazily (and possibly again on retry) to get the blob's bytes. */
+  putBlob(desc: Descriptor, open: () => Promise<NodeJS.ReadableStream>, signal?: AbortSignal): Promise<void>;
+  putManifest(m: ManifestBlob, signal?: AbortSignal): Promise<void>;
+  commit(signal?: AbortSignal): Promise<void>;
+  /** Drops whatever was staged when the copy fails before commit; safe to call twice. */
+  abort?(): Promise<void>;
+}
