@@ -1,0 +1,1161 @@
+/*
+ * tsbuild-helper: the small part of tsbuild that Node cannot do itself (Node is multi-threaded,
+ * and a multi-threaded process can neither unshare a user namespace nor safely fork and set up
+ * a container). Modes:
+ *
+ *   enter [--uid-map C:H:N]... [--gid-map C:H:N]... -- CMD...
+ *       New mount namespace (plus a user namespace when not root), then exec CMD with
+ *       TSBUILD_IN_NAMESPACE=1. Maps with more than one line go through newuidmap/newgidmap.
+ *   run
+ *       One RUN step. The spec arrives on fd 3, setup failures leave on fd 4 as records
+ *       (wire format: src/isolation/protocol.ts, the only TS file that knows it).
+ *   mount-overlay [--readonly] [--userxattr] [--upper DIR --work DIR] --lower DIR... TARGET
+ *   umount TARGET
+ *
+ * The setup order follows runc/crun (see /work/shared/DESIGN.md, "The native helper").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <net/if.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#define SPEC_FD 3
+#define RECORD_FD 4
+#define SPEC_MAGIC "tsbuild-run-spec"
+#define SPEC_VERSION "1"
+#define SPEC_MAX_BYTES (64u << 20)
+#define EXIT_SETUP 125
+#define EXIT_NOEXEC 126
+#define EXIT_NOTFOUND 127
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Signal handlers can only reach globals; these hold the pid that signals are forwarded to. */
+static volatile pid_t forward_pid;
+static volatile sig_atomic_t forward_skip_tty;
+
+/* ------------------------------------------------------------------ errors and records */
+
+static void write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    buf += n;
+    len -= (size_t)n;
+  }
+}
+
+static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
+
+/* Record: "E" NUL step NUL errno NUL message NUL. Without fd 4 (a person running the helper by
+ * hand) the same facts go to stderr as a line. */
+static void report(const char *step, int err, const char *message) {
+  if (fd_is_open(RECORD_FD)) {
+    char buf[8192];
+    int n = snprintf(buf, sizeof buf, "E%c%s%c%d%c%s%c", 0, step, 0, err, 0, message, 0);
+    if (n > 0 && (size_t)n < sizeof buf) {
+      write_all(RECORD_FD, buf, (size_t)n);
+      return;
+    }
+  }
+  dprintf(2, "tsbuild-helper: %s: %s\n", step, message);
+}
+
+__attribute__((format(printf, 3, 4), noreturn)) static void die(const char *step, int err,
+                                                                 const char *fmt, ...) {
+  char detail[4096];
+  char message[6144];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  if (err != 0)
+    snprintf(message, sizeof message, "%s: %s", detail, strerror(err));
+  else
+    snprintf(message, sizeof message, "%s", detail);
+  report(step, err, message);
+  _exit(EXIT_SETUP);
+}
+
+/* For the small modes and enter: a plain line on stderr, then exit. */
+__attribute__((format(printf, 2, 3), noreturn)) static void fail(int err, const char *fmt, ...) {
+  char detail[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  if (err != 0)
+    dprintf(2, "tsbuild-helper: %s: %s\n", detail, strerror(err));
+  else
+    dprintf(2, "tsbuild-helper: %s\n", detail);
+  _exit(EXIT_SETUP);
+}
+
+/* ------------------------------------------------------------------ signals */
+
+static void forward_signal(int sig, siginfo_t *info, void *ctx) {
+  (void)ctx;
+  /* A terminal's ^C already reaches every process of the foreground group; forwarding it again
+   * would deliver it twice. */
+  if (forward_skip_tty && info != NULL && info->si_code == SI_KERNEL) return;
+  pid_t pid = forward_pid;
+  if (pid > 0) {
+    int saved = errno;
+    kill(pid, sig);
+    errno = saved;
+  } else {
+    /* Nothing to forward to yet (setup still running): stop here. */
+    _exit(128 + sig);
+  }
+}
+
+static void install_forwarders(bool skip_tty) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  forward_skip_tty = skip_tty;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = forward_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
+
+static void reset_signals(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    signal(sig, SIG_DFL);
+  }
+}
+
+/* Waits for `pid`, retrying on EINTR; returns the wait status or -1. */
+static int wait_for(pid_t pid) {
+  int status;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, 0);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return -1;
+  }
+}
+
+static int exit_code_of(int status) {
+  if (status < 0) return EXIT_SETUP;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return EXIT_SETUP;
+}
+
+/* The parent must not outlive its caller, and the child must not outlive the parent. PDEATHSIG
+ * is per parent *thread* and is cleared by credential changes, so callers set it again after a
+ * setuid. */
+static void die_with_parent(pid_t expected_parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (expected_parent > 0 && getppid() != expected_parent) _exit(EXIT_SETUP);
+}
+
+/* ------------------------------------------------------------------ overlay and binds */
+
+/* Overlay's monolithic option string splits on ',' and lowerdir on ':'; both may be escaped. */
+static size_t append_escaped(char *out, size_t pos, size_t cap, const char *s) {
+  for (; *s != '\0'; s++) {
+    if (*s == ',' || *s == ':' || *s == '\\') {
+      if (pos + 1 < cap) out[pos] = '\\';
+      pos++;
+    }
+    if (pos + 1 < cap) out[pos] = *s;
+    pos++;
+  }
+  return pos;
+}
+
+static size_t append_raw(char *out, size_t pos, size_t cap, const char *s) {
+  for (; *s != '\0'; s++) {
+    if (pos + 1 < cap) out[pos] = *s;
+    pos++;
+  }
+  return pos;
+}
+
+/* Appends the fs context's log ("e overlay: ...") to `detail`: the kernel says there what was
+ * wrong, which errno alone does not. */
+static void read_fs_log(int fsfd, char *detail, size_t cap) {
+  char line[512];
+  size_t used = strlen(detail);
+  for (;;) {
+    ssize_t n = read(fsfd, line, sizeof line - 1);
+    if (n <= 0) break;
+    line[n] = '\0';
+    if (n > 0 && line[n - 1] == '\n') line[n - 1] = '\0';
+    const char *text = (line[0] != '\0' && line[1] == ' ') ? line + 2 : line;
+    int w = snprintf(detail + used, cap - used, "%s%s", used > 0 ? "; " : "", text);
+    if (w < 0 || (size_t)w >= cap - used) break;
+    used += (size_t)w;
+  }
+}
+
+struct overlay {
+  const char *target;
+  const char *const *lowers; /* top first */
+  size_t nlowers;
+  const char *upper; /* NULL: read-only overlay of the lowers */
+  const char *work;
+  bool userxattr;
+  bool readonly;
+};
+
+/* Legacy mount(2) path for kernels without "lowerdir+" (< 6.5). The option string is limited to
+ * a page, so very deep layer chains fail there with E2BIG. */
+static int mount_overlay_legacy(const struct overlay *o, char *detail, size_t cap) {
+  char data[4096];
+  size_t pos = append_raw(data, 0, sizeof data, "lowerdir=");
+  for (size_t i = 0; i < o->nlowers; i++) {
+    if (i > 0) pos = append_raw(data, pos, sizeof data, ":");
+    pos = append_escaped(data, pos, sizeof data, o->lowers[i]);
+  }
+  if (o->upper != NULL) {
+    pos = append_raw(data, pos, sizeof data, ",upperdir=");
+    pos = append_escaped(data, pos, sizeof data, o->upper);
+    pos = append_raw(data, pos, sizeof data, ",workdir=");
+    pos = append_escaped(data, pos, sizeof data, o->work);
+  }
+  if (o->userxattr) pos = append_raw(data, pos, sizeof data, ",userxattr");
+  if (pos + 1 > sizeof data) {
+    snprintf(detail, cap, "overlay options for %s are longer than a page", o->target);
+    return E2BIG;
+  }
+  data[pos] = '\0';
+  if (mount("overlay", o->target, "overlay", o->readonly ? MS_RDONLY : 0, data) < 0) {
+    int err = errno;
+    snprintf(detail, cap, "mounting overlay on %s", o->target);
+    return err;
+  }
+  return 0;
+}
+
+/* Returns 0 or an errno, with a human detail in `detail`. */
+static int mount_overlay(const struct overlay *o, char *detail, size_t cap) {
+  detail[0] = '\0';
+  if (o->nlowers == 0) {
+    snprintf(detail, cap, "mounting overlay on %s: no lowerdir", o->target);
+    return EINVAL;
+  }
+  int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+  if (fsfd < 0) {
+    if (errno == ENOSYS) return mount_overlay_legacy(o, detail, cap);
+    int err = errno;
+    snprintf(detail, cap, "opening an overlay context for %s", o->target);
+    return err;
+  }
+  int err = 0;
+  const char *what = "";
+  char log[2048] = "";
+  /* "lowerdir+" takes one layer per call: no escaping, no page limit. */
+  for (size_t i = 0; i < o->nlowers && err == 0; i++) {
+    if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", o->lowers[i], 0) < 0) {
+      err = errno;
+      if (i == 0 && err == EINVAL) {
+        read_fs_log(fsfd, log, sizeof log);
+        if (strstr(log, "lowerdir+") != NULL || log[0] == '\0') {
+          close(fsfd);
+          return mount_overlay_legacy(o, detail, cap);
+        }
+      }
+      what = o->lowers[i];
+    }
+  }
+  if (err == 0 && o->upper != NULL) {
+    if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", o->upper, 0) < 0) {
+      err = errno;
+      what = o->upper;
+    } else if (fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", o->work, 0) < 0) {
+      err = errno;
+      what = o->work;
+    }
+  }
+  if (err == 0 && o->userxattr && fsconfig(fsfd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) {
+    err = errno;
+    what = "userxattr";
+  }
+  if (err == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) err = errno;
+  int mfd = -1;
+  if (err == 0) {
+    mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, o->readonly ? MOUNT_ATTR_RDONLY : 0);
+    if (mfd < 0) err = errno;
+  }
+  if (err == 0 && move_mount(mfd, "", AT_FDCWD, o->target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+    err = errno;
+    what = o->target;
+  }
+  if (err != 0) {
+    read_fs_log(fsfd, log, sizeof log);
+    snprintf(detail, cap, "mounting overlay on %s%s%s%s%s%s", o->target, what[0] ? " (" : "", what,
+             what[0] ? ")" : "", log[0] ? ": kernel says: " : "", log);
+  }
+  if (mfd >= 0) close(mfd);
+  close(fsfd);
+  return err;
+}
+
+/* A detached read-only clone of `source`, to be attached later with move_mount. Cloning first
+ * lets the RUN setup take host files before pivot_root and attach them inside the new root,
+ * where every path resolves within the rootfs. */
+static int clone_readonly(const char *source, bool recursive, int *out) {
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+  int fd = open_tree(AT_FDCWD, source, flags);
+  if (fd < 0) return errno;
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) <
+      0) {
+    int err = errno;
+    close(fd);
+    return err;
+  }
+  *out = fd;
+  return 0;
+}
+
+static int attach(int treefd, const char *target) {
+  if (move_mount(treefd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0) return errno;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ mode: mount-overlay, umount */
+
+static int mode_mount_overlay(int argc, char **argv) {
+  const char **lowers = calloc((size_t)argc, sizeof *lowers);
+  if (lowers == NULL) fail(ENOMEM, "parsing arguments");
+  struct overlay o = {.lowers = lowers};
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    bool has_value = i + 1 < argc;
+    if (strcmp(a, "--readonly") == 0) {
+      o.readonly = true;
+    } else if (strcmp(a, "--userxattr") == 0) {
+      o.userxattr = true;
+    } else if (strcmp(a, "--lower") == 0 && has_value) {
+      lowers[o.nlowers++] = argv[++i];
+    } else if (strcmp(a, "--upper") == 0 && has_value) {
+      o.upper = argv[++i];
+    } else if (strcmp(a, "--work") == 0 && has_value) {
+      o.work = argv[++i];
+    } else if (a[0] != '-' && o.target == NULL && i == argc - 1) {
+      o.target = a;
+    } else {
+      fail(0, "mount-overlay: unexpected argument %s", a);
+    }
+  }
+  if (o.target == NULL || o.nlowers == 0 || (o.upper == NULL) != (o.work == NULL))
+    fail(0, "usage: mount-overlay [--readonly] [--userxattr] [--upper DIR --work DIR] --lower DIR... "
+            "TARGET");
+  if (o.upper == NULL && o.nlowers == 1) {
+    /* Overlay refuses a single lower without an upper on some kernels; a read-only bind is the
+     * same view. */
+    int fd;
+    int err = clone_readonly(o.lowers[0], false, &fd);
+    if (err == 0) err = attach(fd, o.target);
+    if (err != 0) fail(err, "bind-mounting %s on %s", o.lowers[0], o.target);
+    return 0;
+  }
+  char detail[4096];
+  int err = mount_overlay(&o, detail, sizeof detail);
+  if (err != 0) fail(err, "%s", detail);
+  return 0;
+}
+
+static int mode_umount(int argc, char **argv) {
+  if (argc != 3) fail(0, "usage: umount TARGET");
+  if (umount2(argv[2], MNT_DETACH | UMOUNT_NOFOLLOW) < 0) fail(errno, "unmounting %s", argv[2]);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ mode: enter */
+
+struct idmap_args {
+  const char **lines; /* "C H N" */
+  size_t n;
+};
+
+static bool parse_map_arg(const char *arg, char *out, size_t cap) {
+  unsigned long c, h, n;
+  char tail;
+  if (sscanf(arg, "%lu:%lu:%lu%c", &c, &h, &n, &tail) != 3 || n == 0) return false;
+  return snprintf(out, cap, "%lu %lu %lu", c, h, n) < (int)cap;
+}
+
+static int write_file(const char *path, const char *content) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t n = write(fd, content, strlen(content));
+  int err = n < 0 ? errno : ((size_t)n == strlen(content) ? 0 : EIO);
+  close(fd);
+  return err;
+}
+
+/* Runs newuidmap/newgidmap PID C H N ...; returns its exit code (127: not installed). */
+static int run_idmap_tool(const char *tool, pid_t pid, const struct idmap_args *m) {
+  char **args = calloc(m->n * 3 + 3, sizeof *args);
+  char pidbuf[32];
+  if (args == NULL) return EXIT_SETUP;
+  snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
+  size_t k = 0;
+  args[k++] = (char *)tool;
+  args[k++] = pidbuf;
+  for (size_t i = 0; i < m->n; i++) {
+    char *copy = strdup(m->lines[i]);
+    if (copy == NULL) return EXIT_SETUP;
+    char *save = NULL;
+    for (char *t = strtok_r(copy, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save))
+      args[k++] = t;
+  }
+  args[k] = NULL;
+  pid_t child = fork();
+  if (child < 0) return EXIT_SETUP;
+  if (child == 0) {
+    execvp(tool, args);
+    _exit(errno == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+  }
+  return exit_code_of(wait_for(child));
+}
+
+static const char *user_name(void) {
+  static char buf[32];
+  struct passwd *pw = getpwuid(getuid());
+  if (pw != NULL && pw->pw_name != NULL) return pw->pw_name;
+  snprintf(buf, sizeof buf, "%u", (unsigned)getuid());
+  return buf;
+}
+
+/* Writes the child's maps: subordinate ranges through the setuid tools, else the one id this
+ * user owns (which the kernel allows only with setgroups denied). */
+static void write_id_maps(pid_t child, const struct idmap_args *uids, const struct idmap_args *gids) {
+  char path[64];
+  char line[64];
+  bool single_uid = uids->n < 2;
+  bool single_gid = gids->n < 2;
+  if (!single_uid) {
+    int code = run_idmap_tool("newuidmap", child, uids);
+    if (code == EXIT_NOTFOUND) {
+      dprintf(2, "tsbuild: warning: newuidmap not found (install the uidmap package); only one uid "
+                 "is mapped, chown to other ids will fail.\n");
+      single_uid = true;
+    } else if (code != 0) {
+      fail(0, "writing the uid map with newuidmap failed (exit %d); check /etc/subuid", code);
+    }
+  }
+  if (!single_gid) {
+    int code = run_idmap_tool("newgidmap", child, gids);
+    if (code == EXIT_NOTFOUND) {
+      single_gid = true;
+    } else if (code != 0) {
+      fail(0, "writing the gid map with newgidmap failed (exit %d); check /etc/subgid", code);
+    }
+  }
+  if (uids->n < 2 || gids->n < 2)
+    dprintf(2,
+            "tsbuild: warning: no /etc/sub%cid range for %s; only one %cid is mapped, chown to other "
+            "ids will fail. Add one with: usermod --add-subuids 100000-165535 --add-subgids "
+            "100000-165535 %s\n",
+            uids->n < 2 ? 'u' : 'g', user_name(), uids->n < 2 ? 'u' : 'g', user_name());
+  if (single_uid) {
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
+    snprintf(line, sizeof line, "0 %u 1\n", (unsigned)geteuid());
+    int err = write_file(path, line);
+    if (err != 0) fail(err, "writing %s", path);
+  }
+  if (single_gid) {
+    snprintf(path, sizeof path, "/proc/%d/setgroups", (int)child);
+    int err = write_file(path, "deny");
+    if (err != 0) fail(err, "writing %s", path);
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
+    snprintf(line, sizeof line, "0 %u 1\n", (unsigned)getegid());
+    err = write_file(path, line);
+    if (err != 0) fail(err, "writing %s", path);
+  }
+}
+
+static int mode_enter(int argc, char **argv) {
+  struct idmap_args uids = {calloc((size_t)argc, sizeof(char *)), 0};
+  struct idmap_args gids = {calloc((size_t)argc, sizeof(char *)), 0};
+  if (uids.lines == NULL || gids.lines == NULL) fail(ENOMEM, "parsing arguments");
+  int i = 2;
+  for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    bool is_uid = strcmp(argv[i], "--uid-map") == 0;
+    bool is_gid = strcmp(argv[i], "--gid-map") == 0;
+    if ((!is_uid && !is_gid) || i + 1 >= argc) fail(0, "enter: unexpected argument %s", argv[i]);
+    char *line = malloc(64);
+    if (line == NULL || !parse_map_arg(argv[++i], line, 64))
+      fail(0, "enter: a map is CONTAINER:HOST:COUNT, got %s", argv[i]);
+    struct idmap_args *m = is_uid ? &uids : &gids;
+    m->lines[m->n++] = line;
+  }
+  if (i + 1 >= argc) fail(0, "usage: enter [--uid-map C:H:N]... [--gid-map C:H:N]... -- CMD...");
+  char **cmd = argv + i + 1;
+  bool rootless = geteuid() != 0;
+  /* If the caller is killed outright, the build inside must not carry on unattended. */
+  die_with_parent(getppid());
+
+  /* The child blocks on this socket until the parent has written its id maps (buildah's
+   * block → write maps → release handshake). */
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) fail(errno, "creating a socketpair");
+  install_forwarders(true);
+  pid_t self = getpid();
+  pid_t child = fork();
+  if (child < 0) fail(errno, "forking");
+  if (child == 0) {
+    close(sp[0]);
+    die_with_parent(self);
+    if (unshare(CLONE_NEWNS | (rootless ? CLONE_NEWUSER : 0)) < 0)
+      fail(errno, rootless ? "creating a user and mount namespace" : "creating a mount namespace");
+    char c = 'r';
+    if (write(sp[1], &c, 1) != 1) _exit(EXIT_SETUP);
+    if (read(sp[1], &c, 1) != 1 || c != 'g') _exit(EXIT_SETUP);
+    close(sp[1]);
+    if (rootless) {
+      if (setresgid(0, 0, 0) < 0) fail(errno, "becoming gid 0 in the user namespace");
+      if (setresuid(0, 0, 0) < 0) fail(errno, "becoming uid 0 in the user namespace");
+      die_with_parent(0);
+    }
+    /* Nothing mounted from here on may propagate back to the host. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(errno, "making / private");
+    if (setenv("TSBUILD_IN_NAMESPACE", "1", 1) < 0) fail(errno, "setting the environment");
+    reset_signals();
+    execvp(cmd[0], cmd);
+    int err = errno;
+    dprintf(2, "tsbuild-helper: executing %s: %s\n", cmd[0], strerror(err));
+    _exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+  }
+  forward_pid = child;
+  close(sp[1]);
+  char c;
+  ssize_t n;
+  do n = read(sp[0], &c, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) return exit_code_of(wait_for(child)); /* the child said why on stderr */
+  if (rootless) write_id_maps(child, &uids, &gids);
+  c = 'g';
+  if (write(sp[0], &c, 1) != 1) {
+    kill(child, SIGKILL);
+    fail(errno, "releasing the namespace child");
+  }
+  close(sp[0]);
+  return exit_code_of(wait_for(child));
+}
+
+/* ------------------------------------------------------------------ mode: run — spec */
+
+struct spec {
+  const char *mountpoint, *upperdir, *workdir, *emptylower, *cwd, *user, *hostname;
+  const char *hosts, *resolvconf;
+  bool userxattr, netnone;
+  const char **lowers;
+  size_t nlowers;
+  char **argv;
+  size_t argc;
+  char **env;
+  size_t envc;
+};
+
+static char *read_spec_bytes(size_t *len) {
+  size_t cap = 65536, used = 0;
+  char *buf = malloc(cap);
+  if (buf == NULL) die("read spec", ENOMEM, "reading the spec");
+  for (;;) {
+    if (used == cap) {
+      if (cap >= SPEC_MAX_BYTES) die("read spec", E2BIG, "reading the spec");
+      cap *= 2;
+      char *next = realloc(buf, cap);
+      if (next == NULL) die("read spec", ENOMEM, "reading the spec");
+      buf = next;
+    }
+    ssize_t n = read(SPEC_FD, buf + used, cap - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("read spec", errno, "reading the spec from fd %d", SPEC_FD);
+    }
+    if (n == 0) break;
+    used += (size_t)n;
+  }
+  close(SPEC_FD);
+  *len = used;
+  return buf;
+}
+
+static bool is_abs(const char *p) { return p != NULL && p[0] == '/'; }
+
+/* The spec is a sequence of NUL-terminated key, value pairs, starting with the magic and
+ * version; repeated keys (lowerdir, arg, env) keep their order. */
+static void parse_spec(struct spec *s) {
+  size_t len;
+  char *buf = read_spec_bytes(&len);
+  if (len == 0 || buf[len - 1] != '\0') die("read spec", EINVAL, "the spec is empty or truncated");
+  size_t nstrings = 0;
+  for (size_t i = 0; i < len; i++)
+    if (buf[i] == '\0') nstrings++;
+  if (nstrings % 2 != 0) die("read spec", EINVAL, "the spec has a key without a value");
+  s->lowers = calloc(nstrings / 2 + 1, sizeof *s->lowers);
+  s->argv = calloc(nstrings / 2 + 1, sizeof *s->argv);
+  s->env = calloc(nstrings / 2 + 1, sizeof *s->env);
+  if (s->lowers == NULL || s->argv == NULL || s->env == NULL) die("read spec", ENOMEM, "parsing");
+  char *p = buf;
+  char *end = buf + len;
+  bool first = true;
+  while (p < end) {
+    char *key = p;
+    p += strlen(p) + 1;
+    char *value = p;
+    p += strlen(p) + 1;
+    if (first) {
+      if (strcmp(key, SPEC_MAGIC) != 0 || strcmp(value, SPEC_VERSION) != 0)
+        die("read spec", EINVAL, "unsupported spec format %s %s (this helper reads %s %s)", key,
+            value, SPEC_MAGIC, SPEC_VERSION);
+      first = false;
+    } else if (strcmp(key, "mountpoint") == 0) s->mountpoint = value;
+    else if (strcmp(key, "upperdir") == 0) s->upperdir = value;
+    else if (strcmp(key, "workdir") == 0) s->workdir = value;
+    else if (strcmp(key, "lowerdir") == 0) s->lowers[s->nlowers++] = value;
+    else if (strcmp(key, "emptylowerdir") == 0) s->emptylower = value;
+    else if (strcmp(key, "userxattr") == 0) s->userxattr = strcmp(value, "1") == 0;
+    else if (strcmp(key, "arg") == 0) s->argv[s->argc++] = value;
+    else if (strcmp(key, "env") == 0) s->env[s->envc++] = value;
+    else if (strcmp(key, "cwd") == 0) s->cwd = value;
+    else if (strcmp(key, "user") == 0) s->user = value;
+    else if (strcmp(key, "hostname") == 0) s->hostname = value;
+    else if (strcmp(key, "hosts") == 0) s->hosts = value;
+    else if (strcmp(key, "resolvconf") == 0) s->resolvconf = value;
+    else if (strcmp(key, "network") == 0) {
+      if (strcmp(value, "none") == 0) s->netnone = true;
+      else if (strcmp(value, "host") != 0) die("read spec", EINVAL, "unknown network mode %s", value);
+    } else die("read spec", EINVAL, "unknown spec key %s", key);
+  }
+  if (first) die("read spec", EINVAL, "the spec has no header");
+  if (!is_abs(s->mountpoint) || !is_abs(s->upperdir) || !is_abs(s->workdir))
+    die("read spec", EINVAL, "mountpoint, upperdir and workdir must be absolute paths");
+  for (size_t i = 0; i < s->nlowers; i++)
+    if (!is_abs(s->lowers[i])) die("read spec", EINVAL, "lowerdir %s is not absolute", s->lowers[i]);
+  if (s->nlowers == 0) {
+    if (!is_abs(s->emptylower))
+      die("read spec", EINVAL, "a rootfs without lowerdirs needs an absolute emptylowerdir");
+    s->lowers[s->nlowers++] = s->emptylower;
+  }
+  if (s->argc == 0 || s->argv[0][0] == '\0') die("read spec", EINVAL, "the command is empty");
+  if (s->cwd == NULL) s->cwd = "/";
+  if (!is_abs(s->cwd)) die("read spec", EINVAL, "cwd %s is not absolute", s->cwd);
+  if (s->user == NULL) s->user = "";
+  if (s->hostname != NULL && strlen(s->hostname) > 64)
+    die("read spec", EINVAL, "hostname %s is longer than 64 bytes", s->hostname);
+  for (size_t i = 0; i < s->envc; i++)
+    if (strchr(s->env[i], '=') == NULL) die("read spec", EINVAL, "env entry %s has no '='", s->env[i]);
+  if (s->hosts != NULL && s->hosts[0] != '\0' && !is_abs(s->hosts))
+    die("read spec", EINVAL, "hosts file %s is not absolute", s->hosts);
+  if (s->resolvconf != NULL && s->resolvconf[0] != '\0' && !is_abs(s->resolvconf))
+    die("read spec", EINVAL, "resolv.conf %s is not absolute", s->resolvconf);
+}
+
+/* ------------------------------------------------------------------ mode: run — rootfs */
+
+static void join(char *out, size_t cap, const char *a, const char *b) {
+  if ((size_t)snprintf(out, cap, "%s/%s", a, b) >= cap) die("mount rootfs", ENAMETOOLONG, "%s/%s", a, b);
+}
+
+/* A mount point right under the rootfs: created when missing (it then lands in the layer, as
+ * with runc), refused when it is anything but a directory, so a symlink in the image can't
+ * redirect a mount onto the host. */
+static void ensure_dir_under(const char *root, const char *name, const char *step) {
+  char path[PATH_MAX];
+  struct stat st;
+  join(path, sizeof path, root, name);
+  if (lstat(path, &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) die(step, ENOTDIR, "/%s in the rootfs", name);
+    return;
+  }
+  if (errno != ENOENT || mkdir(path, 0755) < 0) die(step, errno, "creating /%s in the rootfs", name);
+}
+
+static void bring_up_loopback(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die("bring up lo", errno, "opening a socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die("bring up lo", errno, "reading lo flags");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die("bring up lo", errno, "setting lo up");
+  close(s);
+}
+
+static void setup_dev(const char *root) {
+  static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  static const char *const links[][2] = {
+      {"fd", "/proc/self/fd"},         {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+      {"stderr", "/proc/self/fd/2"},   {"ptmx", "pts/ptmx"},
+  };
+  char dev[PATH_MAX], path[PATH_MAX];
+  join(dev, sizeof dev, root, "dev");
+  if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
+    die("mount /dev", errno, "mounting a tmpfs on /dev");
+  for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+    char host[64];
+    snprintf(host, sizeof host, "/dev/%s", devices[i]);
+    join(path, sizeof path, dev, devices[i]);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0) die("mount /dev", errno, "creating /dev/%s", devices[i]);
+    close(fd);
+    /* mknod is not allowed in a user namespace, so the host's nodes are bound instead. */
+    if (mount(host, path, NULL, MS_BIND, NULL) < 0) die("mount /dev", errno, "binding %s", host);
+  }
+  join(path, sizeof path, dev, "pts");
+  if (mkdir(path, 0755) < 0) die("mount /dev/pts", errno, "creating /dev/pts");
+  /* gid=5 (tty) only works when gid 5 is mapped; a one-id user namespace has to do without. */
+  if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 &&
+      mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+    die("mount /dev/pts", errno, "mounting devpts");
+  join(path, sizeof path, dev, "shm");
+  if (mkdir(path, 01777) < 0) die("mount /dev/shm", errno, "creating /dev/shm");
+  if (mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
+    die("mount /dev/shm", errno, "mounting a tmpfs on /dev/shm");
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    join(path, sizeof path, dev, links[i][0]);
+    if (symlink(links[i][1], path) < 0) die("mount /dev", errno, "creating /dev/%s", links[i][0]);
+  }
+}
+
+/* A host file to show read-only inside the rootfs; -1 when there is none (hosts without
+ * /etc/resolv.conf exist, e.g. minimal containers, and a RUN there still works). */
+static int clone_host_file(const char *requested, const char *fallback, const char *step) {
+  const char *source = requested != NULL ? requested : fallback;
+  if (source[0] == '\0') return -1;
+  int fd;
+  int err = clone_readonly(source, false, &fd);
+  if (err == ENOENT) return -1;
+  if (err != 0) die(step, err, "opening %s", source);
+  return fd;
+}
+
+/* Binds the cloned host file over the rootfs file. A missing target is skipped instead of
+ * created: a placeholder would otherwise end up in the layer. */
+static void attach_if_file(int fd, const char *target, const char *step) {
+  if (fd < 0) return;
+  struct stat st;
+  if (stat(target, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return;
+  }
+  int err = attach(fd, target);
+  if (err != 0) die(step, err, "binding over %s", target);
+  close(fd);
+}
+
+static void pivot_into(const char *root) {
+  int oldroot = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
+  if (oldroot < 0) die("pivot_root", errno, "opening /");
+  int newroot = open(root, O_DIRECTORY | O_PATH | O_CLOEXEC);
+  if (newroot < 0) die("pivot_root", errno, "opening %s", root);
+  if (fchdir(newroot) < 0) die("pivot_root", errno, "entering %s", root);
+  /* pivot_root(".", ".") stacks the old root on top of the new one, so it can be detached
+   * without needing a directory for it inside the rootfs (runc's sequence). */
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root", errno, "pivoting into %s", root);
+  if (fchdir(oldroot) < 0) die("pivot_root", errno, "entering the old root");
+  if (umount2(".", MNT_DETACH) < 0) die("pivot_root", errno, "detaching the old root");
+  if (chdir("/") < 0) die("pivot_root", errno, "entering the new root");
+  close(oldroot);
+  close(newroot);
+}
+
+/* ------------------------------------------------------------------ mode: run — user */
+
+struct exec_user {
+  uid_t uid;
+  gid_t gid;
+  gid_t *groups;
+  size_t ngroups;
+};
+
+static bool parse_id(const char *s, unsigned long *out) {
+  if (s[0] == '\0') return false;
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > 0xfffffffeUL) return false;
+  *out = v;
+  return true;
+}
+
+/* Splits a passwd/group line into its ':' fields in place; returns the field count. */
+static size_t split_fields(char *line, char **fields, size_t max) {
+  size_t n = 0;
+  char *p = line;
+  while (n < max) {
+    fields[n++] = p;
+    char *colon = strchr(p, ':');
+    if (colon == NULL) break;
+    *colon = '\0';
+    p = colon + 1;
+  }
+  return n;
+}
+
+/* Finds a passwd entry by name or, when `byid` is set, by uid. */
+static bool find_passwd(const char *name, bool byid, unsigned long id, char *namebuf, size_t namecap,
+                        unsigned long *uid, unsigned long *gid) {
+  FILE *f = fopen("/etc/passwd", "re");
+  if (f == NULL) return false;
+  char line[4096];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    char *fields[7];
+    if (line[0] == '#' || split_fields(line, fields, 7) < 4) continue;
+    unsigned long u, g;
+    if (!parse_id(fields[2], &u) || !parse_id(fields[3], &g)) continue;
+    if (byid ? u == id : strcmp(fields[0], name) == 0) {
+      snprintf(namebuf, namecap, "%s", fields[0]);
+      *uid = u;
+      *gid = g;
+      found = true;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+static bool find_group(const char *name, unsigned long *gid) {
+  FILE *f = fopen("/etc/group", "re");
+  if (f == NULL) return false;
+  char line[8192];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    char *fields[4];
+    unsigned long g;
+    if (line[0] == '#' || split_fields(line, fields, 4) < 3 || !parse_id(fields[2], &g)) continue;
+    if (strcmp(fields[0], name) == 0) {
+      *gid = g;
+      found = true;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+/* Supplementary groups: every /etc/group entry that lists `name` as a member. */
+static void member_groups(const char *name, struct exec_user *u) {
+  FILE *f = fopen("/etc/group", "re");
+  if (f == NULL) return;
+  char line[8192];
+  size_t cap = 0;
+  while (fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    char *fields[4];
+    unsigned long g;
+    if (line[0] == '#' || split_fields(line, fields, 4) < 4 || !parse_id(fields[2], &g)) continue;
+    char *save = NULL;
+    for (char *m = strtok_r(fields[3], ",", &save); m != NULL; m = strtok_r(NULL, ",", &save)) {
+      if (strcmp(m, name) != 0) continue;
+      if (u->ngroups == cap) {
+        cap = cap == 0 ? 16 : cap * 2;
+        gid_t *next = realloc(u->groups, cap * sizeof *next);
+        if (next == NULL) die("resolve user", ENOMEM, "reading /etc/group");
+        u->groups = next;
+      }
+      u->groups[u->ngroups++] = (gid_t)g;
+      break;
+    }
+  }
+  fclose(f);
+}
+
+/* Docker's rules (runc's GetExecUser): "" is root; a numeric uid needs no passwd entry; a name
+ * must exist; supplementary groups apply only when no group was given. Reads the NEW root. */
+static void resolve_user(const char *spec, struct exec_user *u) {
+  char userpart[256], *grouppart = NULL;
+  if (snprintf(userpart, sizeof userpart, "%s", spec) >= (int)sizeof userpart)
+    die("resolve user", EINVAL, "user %s is too long", spec);
+  char *colon = strchr(userpart, ':');
+  if (colon != NULL) {
+    *colon = '\0';
+    grouppart = colon + 1;
+  }
+  char name[256] = "";
+  unsigned long uid = 0, gid = 0, id;
+  bool have_entry;
+  if (userpart[0] == '\0' || parse_id(userpart, &id)) {
+    uid = userpart[0] == '\0' ? 0 : id;
+    have_entry = find_passwd(NULL, true, uid, name, sizeof name, &uid, &gid);
+    if (!have_entry) gid = 0;
+  } else {
+    have_entry = find_passwd(userpart, false, 0, name, sizeof name, &uid, &gid);
+    if (!have_entry)
+      die("resolve user", 0, "unable to find user %s: no matching entries in passwd file", userpart);
+  }
+  memset(u, 0, sizeof *u);
+  if (grouppart != NULL && grouppart[0] != '\0') {
+    if (!parse_id(grouppart, &gid) && !find_group(grouppart, &gid))
+      die("resolve user", 0, "unable to find group %s: no matching entries in group file", grouppart);
+  } else if (have_entry) {
+    member_groups(name, u);
+  }
+  u->uid = (uid_t)uid;
+  u->gid = (gid_t)gid;
+}
+
+/* mkdir -p, as root inside the new root, like Docker does for a missing WORKDIR. */
+static void make_cwd(const char *cwd) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s", cwd) >= (int)sizeof path) die("chdir", ENAMETOOLONG, "%s", cwd);
+  for (char *p = path + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char saved = *p;
+      *p = '\0';
+      if (mkdir(path, 0755) < 0 && errno != EEXIST) die("chdir", errno, "creating %s", path);
+      *p = saved;
+      if (saved == '\0') break;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ mode: run — privileges */
+
+static const int default_caps[] = {
+    CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,     CAP_MKNOD,
+    CAP_NET_RAW, CAP_SETGID,      CAP_SETUID,           CAP_SETFCAP,    CAP_SETPCAP,
+    CAP_NET_BIND_SERVICE,         CAP_SYS_CHROOT,       CAP_KILL,       CAP_AUDIT_WRITE,
+};
+
+static bool is_default_cap(int cap) {
+  for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++)
+    if (default_caps[i] == cap) return true;
+  return false;
+}
+
+static void drop_bounding_set(void) {
+  for (int cap = 0; cap < 64; cap++) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break; /* past the kernel's last cap */
+    if (is_default_cap(cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) die("drop capabilities", errno, "dropping cap %d from the bounding set", cap);
+  }
+}
+
+static void set_capabilities(bool keep_default) {
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (keep_default) {
+    for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++) {
+      int cap = default_caps[i];
+      data[cap / 32].effective |= 1u << (cap % 32);
+      data[cap / 32].permitted |= 1u << (cap % 32);
+    }
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0) die("drop capabilities", errno, "setting capabilities");
+  (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
+static bool setgroups_denied(void) {
+  char buf[16] = "";
+  int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  return n > 0 && strncmp(buf, "deny", 4) == 0;
+}
+
+static void switch_user(const struct exec_user *u) {
+  if (setgroups(u->ngroups, u->groups) < 0) {
+    /* A one-id user namespace forbids setgroups; the process then keeps no extra groups. */
+    if (!(errno == EPERM && setgroups_denied()))
+      die("setgroups", errno, "setting supplementary groups");
+  }
+  if (setresgid(u->gid, u->gid, u->gid) < 0)
+    die("setgid", errno, "switching to gid %u (is it mapped in the user namespace?)", (unsigned)u->gid);
+  if (setresuid(u->uid, u->uid, u->uid) < 0)
+    die("setuid", errno, "switching to uid %u (is it mapped in the user namespace?)", (unsigned)u->uid);
+}
+
+/* ------------------------------------------------------------------ mode: run — exec */
+
+static const char *env_path(char **env, size_t envc) {
+  for (size_t i = 0; i < envc; i++)
+    if (strncmp(env[i], "PATH=", 5) == 0) return env[i] + 5;
+  return DEFAULT_PATH;
+}
+
+/* execvpe with the spec's PATH, resolved inside the new root; returns the errno that decides
+ * between 126 and 127. */
+static int exec_command(char **argv, char **env, size_t envc) {
+  if (strchr(argv[0], '/') != NULL) {
+    execve(argv[0], argv, env);
+    return errno;
+  }
+  const char *path = env_path(env, envc);
+  bool denied = false;
+  char candidate[PATH_MAX];
+  const char *p = path;
+  for (;;) {
+    const char *colon = strchr(p, ':');
+    size_t dirlen = colon != NULL ? (size_t)(colon - p) : strlen(p);
+    if (dirlen == 0)
+      snprintf(candidate, sizeof candidate, "%s", argv[0]);
+    else
+      snprintf(candidate, sizeof candidate, "%.*s/%s", (int)dirlen, p, argv[0]);
+    execve(candidate, argv, env);
+    if (errno == EACCES || errno == EPERM || errno == ENOEXEC) denied = true;
+    if (colon == NULL) break;
+    p = colon + 1;
+  }
+  return denied ? EACCES : ENOENT;
+}
+
+__attribute__((noreturn)) static void run_command(struct spec *s, const struct exec_user *u) {
+  reset_signals();
+  /* Its own session: the command must not hold a terminal or be reached by the caller's
+   * process-group signals except through init. */
+  if (setsid() < 0) die("setsid", errno, "starting a session");
+  drop_bounding_set();
+  switch_user(u);
+  if (chdir(s->cwd) < 0) die("chdir", errno, "entering %s", s->cwd);
+  set_capabilities(u->uid == 0);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs", errno, "setting no_new_privs");
+  /* Close-on-exec rather than close: the record fd must survive until execve succeeds. */
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("close fds", errno, "marking fds close-on-exec");
+  int err = exec_command(s->argv, s->env, s->envc);
+  if (err == ENOENT || err == ENOTDIR)
+    dprintf(2, "tsbuild: exec: \"%s\": executable file not found in $PATH\n", s->argv[0]);
+  else
+    dprintf(2, "tsbuild: exec: \"%s\": %s\n", s->argv[0], strerror(err));
+  _exit(err == ENOENT || err == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+/* ------------------------------------------------------------------ mode: run — init */
+
+/* pid 1 of the step's pid namespace: set up, start the command as pid 2, reap, and leave with
+ * the command's status. Leaving kills whatever the command left running. */
+__attribute__((noreturn)) static void run_init(struct spec *s) {
+  die_with_parent(0);
+  /* Own session: a terminal's ^C reaches the step only through the caller's abort. */
+  (void)setsid();
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make / private", errno, "remounting /");
+  if (s->netnone) bring_up_loopback();
+
+  struct overlay o = {
+      .target = s->mountpoint, .lowers = s->lowers, .nlowers = s->nlowers,
+      .upper = s->upperdir,    .work = s->workdir,  .userxattr = s->userxattr,
+  };
+  char detail[4096];
+  int err = mount_overlay(&o, detail, sizeof detail);
+  if (err != 0) die("mount rootfs", err, "%s", detail);
+
+  const char *root = s->mountpoint;
+  char path[PATH_MAX];
+  ensure_dir_under(root, "proc", "mount /proc");
+  join(path, sizeof path, root, "proc");
+  if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    die("mount /proc", errno, "mounting proc");
+  ensure_dir_under(root, "dev", "mount /dev");
+  setup_dev(root);
+  ensure_dir_under(root, "sys", "mount /sys");
+  /* sysfs itself can't be mounted in a user namespace that doesn't own the network namespace,
+   * so the host's /sys is shown read-only instead. */
+  int sysfd;
+  err = clone_readonly("/sys", true, &sysfd);
+  if (err != 0) die("mount /sys", err, "cloning /sys");
+  join(path, sizeof path, root, "sys");
+  err = attach(sysfd, path);
+  if (err != 0) die("mount /sys", err, "binding /sys");
+  close(sysfd);
+  int hostsfd = clone_host_file(s->hosts, "/etc/hosts", "bind /etc/hosts");
+  int resolvfd = clone_host_file(s->resolvconf, "/etc/resolv.conf", "bind /etc/resolv.conf");
+
+  pivot_into(root);
+  attach_if_file(hostsfd, "/etc/hosts", "bind /etc/hosts");
+  attach_if_file(resolvfd, "/etc/resolv.conf", "bind /etc/resolv.conf");
+  if (s->hostname != NULL && s->hostname[0] != '\0' &&
+      sethostname(s->hostname, strlen(s->hostname)) < 0)
+    die("sethostname", errno, "setting the hostname to %s", s->hostname);
+
+  struct exec_user user;
+  resolve_user(s->user, &user);
+  make_cwd(s->cwd);
+
+  install_forwarders(false);
+  pid_t cmd = fork();
+  if (cmd < 0) die("fork", errno, "starting the command");
+  if (cmd == 0) run_command(s, &user);
+  forward_pid = cmd;
+
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(-1, &status, 0);
+    if (r == cmd) break;
+    if (r < 0 && errno != EINTR && errno != ECHILD) die("wait", errno, "waiting for the command");
+    if (r < 0 && errno == ECHILD) break;
+  }
+  if (WIFSIGNALED(status)) {
+    char rec[32];
+    int n = snprintf(rec, sizeof rec, "S%c%d%c", 0, WTERMSIG(status), 0);
+    if (fd_is_open(RECORD_FD)) write_all(RECORD_FD, rec, (size_t)n);
+    _exit(128 + WTERMSIG(status));
+  }
+  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_SETUP);
+}
+
+static int mode_run(void) {
+  pid_t caller = getppid();
+  die_with_parent(caller);
+  /* Node hands over fds 0-4 only, but a hand-run helper may carry more; none may reach the
+   * command. */
+  (void)close_range(RECORD_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+  struct spec s;
+  memset(&s, 0, sizeof s);
+  parse_spec(&s);
+
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (s.netnone ? CLONE_NEWNET : 0);
+  if (unshare(flags) < 0)
+    die("unshare", errno, "creating mount, pid, uts, ipc%s namespaces", s.netnone ? ", net" : "");
+  install_forwarders(true);
+  pid_t init = fork();
+  if (init < 0) die("fork", errno, "starting the namespace init");
+  if (init == 0) run_init(&s);
+  forward_pid = init;
+  if (fd_is_open(RECORD_FD)) close(RECORD_FD);
+  return exit_code_of(wait_for(init));
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "";
+  if (strcmp(mode, "enter") == 0) return mode_enter(argc, argv);
+  if (strcmp(mode, "run") == 0) return mode_run();
+  if (strcmp(mode, "mount-overlay") == 0) return mode_mount_overlay(argc, argv);
+  if (strcmp(mode, "umount") == 0) return mode_umount(argc, argv);
+  dprintf(2, "usage: tsbuild-helper enter|run|mount-overlay|umount ...\n");
+  return 2;
+}

@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { TsbuildError } from '../errors.js';
+import { locateHelper } from './helperPath.js';
+import { buildIdMap, type IdMapEntry } from './idmap.js';
+import { probeIsolation, type IsolationProbe } from './probe.js';
+
+const NAMESPACE_ENV = 'TSBUILD_IN_NAMESPACE';
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** True in the process `reexecInNamespace` started (the helper sets the marker). */
+export function inNamespace(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[NAMESPACE_ENV] === '1';
+}
+
+export interface ReexecOptions {
+  helperPath?: string;
+  /** A probe the caller already made; probed here otherwise. */
+  probe?: IsolationProbe;
+}
+
+function mapArgs(flag: string, map: IdMapEntry[]): string[] {
+  return map.flatMap((e) => [flag, `${e.container}:${e.host}:${e.size}`]);
+}
+
+/**
+ * The helper's `enter` arguments for this user: root needs only a mount namespace; anyone else
+ * gets a user namespace mapping their own id to 0 and their subordinate ranges to 1.. (the
+ * helper falls back to a one-id map, with a warning, when there are none).
+ */
+export function enterArgs(probe: IsolationProbe, argv: string[]): string[] {
+  const args = ['enter'];
+  if (probe.uid !== 0) {
+    if (probe.subuidRanges.length > 0) args.push(...mapArgs('--uid-map', buildIdMap(probe.uid, probe.subuidRanges)));
+    if (probe.subgidRanges.length > 0) args.push(...mapArgs('--gid-map', buildIdMap(probe.gid, probe.subgidRanges)));
+  }
+  return [...args, '--', ...argv];
+}
+
+/**
+ * Runs `argv` again inside tsbuild's namespace (src/README.md, "Process model") with inherited
+ * stdio and resolves with its exit code (128 + signal number when it was killed). SIGINT, SIGTERM
+ * and SIGHUP sent to this process are passed on; the helper drops the copies a terminal already
+ * delivered to the whole foreground group.
+ */
+export async function reexecInNamespace(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  opts: ReexecOptions = {},
+): Promise<number> {
+  if (argv.length === 0) throw new TsbuildError('INTERNAL', 'entering the build namespace: empty command');
+  const probe = opts.probe ?? (await probeIsolation({ env }));
+  if (probe.uid !== 0 && !probe.userns) {
+    throw new TsbuildError('ISOLATION_UNAVAILABLE', 'entering the build namespace: user namespaces are disabled on this machine', {
+      hint: 'enable them (sysctl user.max_user_namespaces=15000, or kernel.unprivileged_userns_clone=1 on older Debian), or use --isolation=chroot',
+    });
+  }
+  const helper = await locateHelper(opts.helperPath, env);
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(helper, enterArgs(probe, argv), { stdio: 'inherit', env });
+    const forward = (sig: NodeJS.Signals): void => {
+      child.kill(sig);
+    };
+    for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
+    const cleanup = (): void => {
+      for (const sig of FORWARDED_SIGNALS) process.off(sig, forward);
+    };
+    child.on('error', (err) => {
+      cleanup();
+      reject(new TsbuildError('HELPER_MISSING', `starting the namespace helper ${helper}: ${err.message}`, {
+        hint: 'run npm ci (it builds native/ with cc)',
+        cause: err,
+      }));
+    });
+    child.on('exit', (code, sig) => {
+      cleanup();
+      resolve(code ?? 128 + (sig ? (constants.signals[sig] ?? 0) : 0));
+    });
+  });
+}
+
+export interface MountOverlayOptions {
+  /** Top first. With one lowerdir and no upperdir the view is a read-only bind mount. */
+  lowerdirs: string[];
+  upperdir?: string;
+  workdir?: string;
+  userxattr: boolean;
+  readonly?: boolean;
+  helperPath?: string;
+}
+
+/**
+ * Runs one of the helper's small modes; they act on the CURRENT mount namespace, which is
+ * tsbuild's private one once `reexecInNamespace` has run.
+ */
+async function runHelperMode(args: string[], doing: string, helperPath: string | undefined, signal?: AbortSignal): Promise<void> {
+  const helper = await locateHelper(helperPath);
+  const stderr: Buffer[] = [];
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(helper, args, { stdio: ['ignore', 'ignore', 'pipe'], env: {}, ...(signal ? { signal } : {}) });
+    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.name === 'AbortError') {
+        reject(new TsbuildError('ABORTED', `${doing}: aborted`, { cause: err }));
+      } else {
+        reject(new TsbuildError('HELPER_MISSING', `${doing}: starting ${helper}: ${err.message}`, {
+          hint: 'run npm ci (it builds native/ with cc)',
+          cause: err,
+        }));
+      }
+    });
+    child.on('close', (exitCode) => resolve(exitCode));
+  });
+  if (code === 0) return;
+  const detail = Buffer.concat(stderr).toString('utf8').trim().replace(/^tsbuild-helper: /, '') || `helper exited with ${code}`;
+  throw new TsbuildError('ISOLATION_SETUP', `${doing}: ${detail}`, {
+    hint: inNamespace()
+      ? 'the overlay dirs must exist on one filesystem that supports overlayfs (userxattr needs Linux >= 5.11)'
+      : "mounts need tsbuild's namespace: run through `tsbuild build`, which enters it first",
+  });
+}
+
+/** Mounts an overlay (or a read-only bind for a single lower) of `lowerdirs` at `target`. */
+export async function mountOverlay(opts: MountOverlayOptions, target: string, signal?: AbortSignal): Promise<void> {
+  if (opts.lowerdirs.length === 0) {
+    throw new TsbuildError('INTERNAL', `mounting overlay on ${target}: no lowerdir (pass an empty directory instead)`);
+  }
+  if ((opts.upperdir === undefined) !== (opts.workdir === undefined)) {
+    throw new TsbuildError('INTERNAL', `mounting overlay on ${target}: upperdir and workdir go together`);
+  }
+  const args = ['mount-overlay'];
+  if (opts.readonly) args.push('--readonly');
+  if (opts.userxattr) args.push('--userxattr');
+  if (opts.upperdir !== undefined && opts.workdir !== undefined) args.push('--upper', opts.upperdir, '--work', opts.workdir);
+  for (const dir of opts.lowerdirs) args.push('--lower', dir);
+  args.push(target);
+  await runHelperMode(args, `mounting overlay on ${target}`, opts.helperPath, signal);
+}
+
+/** Detaches the mount at `target` (lazily, so a busy file in it can't fail the build). */
+export async function unmount(target: string, opts: { helperPath?: string; signal?: AbortSignal } = {}): Promise<void> {
+  await runHelperMode(['umount', target], `unmounting ${target}`, opts.helperPath, opts.signal);
+}
