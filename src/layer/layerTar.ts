@@ -1,0 +1,199 @@
+import type { BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { wrapError } from '../errors.js';
+import { lgetxattrs } from '../util/fsx.js';
+import { BLOCK, encodeTarHeader, padding, type TarHeaderFields } from './tarHeader.js';
+
+export type XattrFlavor = 'user' | 'trusted';
+
+export interface LayerTarOptions {
+  xattrFlavor: XattrFlavor;
+  /** Clamp mtimes to this (seconds): `mtime > epoch ? epoch : mtime`. */
+  sourceDateEpoch?: number;
+  signal?: AbortSignal;
+}
+
+/** The size of an archive with no entries: just the two zero end blocks. */
+export const EMPTY_TAR_SIZE = 2 * BLOCK;
+
+const S_IFMT = 0o170000n;
+const S_IFREG = 0o100000n;
+const S_IFDIR = 0o040000n;
+const S_IFLNK = 0o120000n;
+const S_IFCHR = 0o020000n;
+const S_IFBLK = 0o060000n;
+const S_IFIFO = 0o010000n;
+
+const FLUSH_AT = 256 * 1024;
+const READ_CHUNK = 1024 * 1024;
+// lstat + xattr reads of one directory's children run this many at a time.
+const STAT_PARALLEL = 32;
+
+interface Node {
+  name: string;
+  rel: string;
+  abs: string;
+  st: BigIntStats;
+  xattrs: Array<[string, Buffer]>;
+  opaque: boolean;
+}
+
+/**
+ * The layer tar of `dir`, a directory in overlay-upper form, as a stream of chunks: entries
+ * depth-first with each directory's children in byte order of their names (so a directory
+ * always precedes its contents), 0/0 char devices as `.wh.<name>`, opaque directories followed
+ * by `.wh..wh..opq`, repeated inodes as hardlinks to the first path. Same tree, same bytes.
+ */
+export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenerator<Buffer> {
+  const out = new Batcher();
+  const links = new Map<string, string>();
+  const opaqueKey = `${opts.xattrFlavor}.overlay.opaque`;
+
+  async function* walk(absDir: string, relDir: string): AsyncGenerator<Buffer> {
+    opts.signal?.throwIfAborted();
+    const names = (await readdir(absDir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (let i = 0; i < names.length; i += STAT_PARALLEL) {
+      const batch = await Promise.all(names.slice(i, i + STAT_PARALLEL).map((name) => inspect(absDir, relDir, name, opaqueKey)));
+      for (const node of batch) yield* entry(node);
+    }
+  }
+
+  async function* entry(node: Node): AsyncGenerator<Buffer> {
+    const { st, rel, abs } = node;
+    const kind = st.mode & S_IFMT;
+    const base = headerBase(node, opts.sourceDateEpoch);
+    if (kind === S_IFDIR) {
+      yield* out.push(encodeTarHeader({ ...base, path: `${rel}/`, type: 'dir' }));
+      if (node.opaque) {
+        yield* out.push(encodeTarHeader({ ...base, path: `${rel}/.wh..wh..opq`, type: 'file', mode: 0o644, xattrs: [] }));
+      }
+      yield* walk(abs, rel);
+    } else if (kind === S_IFCHR && st.rdev === 0n) {
+      yield* out.push(encodeTarHeader({ ...base, path: whiteoutPath(rel, node.name), type: 'file', xattrs: [] }));
+    } else if (kind === S_IFREG) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1n ? links.get(key) : undefined;
+      if (first !== undefined) {
+        yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'link', linkpath: first }));
+        return;
+      }
+      if (st.nlink > 1n) links.set(key, rel);
+      const size = Number(st.size);
+      yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'file', size }));
+      yield* fileData(abs, size, out, opts.signal);
+    } else if (kind === S_IFLNK) {
+      const target = await readlink(abs);
+      yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'symlink', linkpath: target }));
+    } else if (kind === S_IFCHR || kind === S_IFBLK) {
+      yield* out.push(
+        encodeTarHeader({
+          ...base,
+          path: rel,
+          type: kind === S_IFCHR ? 'char' : 'block',
+          devmajor: devMajor(st.rdev),
+          devminor: devMinor(st.rdev),
+        }),
+      );
+    } else if (kind === S_IFIFO) {
+      yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'fifo' }));
+    }
+    // Sockets cannot be archived (Docker and containerd skip them too).
+  }
+
+  try {
+    yield* walk(dir, '');
+    yield* out.push(Buffer.alloc(EMPTY_TAR_SIZE));
+    yield* out.flush();
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    throw wrapError('LAYER_INVALID', `archiving ${dir}`, err);
+  }
+}
+
+async function inspect(absDir: string, relDir: string, name: string, opaqueKey: string): Promise<Node> {
+  const abs = join(absDir, name);
+  const st = await lstat(abs, { bigint: true });
+  const all = await lgetxattrs(abs);
+  // overlayfs' own bookkeeping (opaque, origin, impure, redirect…) never goes into a layer.
+  const xattrs = all.filter(([k]) => !k.startsWith('user.overlay.') && !k.startsWith('trusted.overlay.'));
+  const opaque = all.some(([k, v]) => k === opaqueKey && v.toString() === 'y');
+  return { name, rel: relDir === '' ? name : `${relDir}/${name}`, abs, st, xattrs, opaque };
+}
+
+function headerBase(node: Node, epoch: number | undefined): Omit<TarHeaderFields, 'path' | 'type'> {
+  const { st } = node;
+  const seconds = Number(st.mtimeNs / 1_000_000_000n);
+  return {
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: 0,
+    mtime: epoch !== undefined && seconds > epoch ? epoch : seconds,
+    xattrs: node.xattrs,
+  };
+}
+
+function whiteoutPath(rel: string, name: string): string {
+  return `${rel.slice(0, rel.length - name.length)}.wh.${name}`;
+}
+
+// glibc's gnu_dev_major/minor for the 64-bit dev_t encoding.
+function devMajor(rdev: bigint): number {
+  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+}
+
+function devMinor(rdev: bigint): number {
+  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+}
+
+/**
+ * Streams exactly `size` bytes (what the header announced) plus block padding. A file that
+ * changed size meanwhile is cut or zero-filled so the archive stays well-formed.
+ */
+async function* fileData(abs: string, size: number, out: Batcher, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const fh = await open(abs, 'r');
+  try {
+    let left = size;
+    while (left > 0) {
+      signal?.throwIfAborted();
+      const buf = Buffer.allocUnsafe(Math.min(left, READ_CHUNK));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, size - left);
+      if (bytesRead === 0) {
+        yield* out.push(Buffer.alloc(left));
+        break;
+      }
+      left -= bytesRead;
+      yield* out.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  const pad = padding(size);
+  if (pad > 0) yield* out.push(Buffer.alloc(pad));
+}
+
+/** Coalesces small header and data pieces so downstream sees few, large chunks. */
+class Batcher {
+  private parts: Buffer[] = [];
+  private length = 0;
+
+  *push(buf: Buffer): Generator<Buffer> {
+    if (buf.length >= FLUSH_AT) {
+      yield* this.flush();
+      yield buf;
+      return;
+    }
+    this.parts.push(buf);
+    this.length += buf.length;
+    if (this.length >= FLUSH_AT) yield* this.flush();
+  }
+
+  *flush(): Generator<Buffer> {
+    if (this.length === 0) return;
+    const joined = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
+    this.parts = [];
+    this.length = 0;
+    yield joined;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * A minimal, deterministic POSIX (ustar + pax) tar header encoder: only the fields a layer
+ * needs, no atime/ctime, empty uname/gname, pax records only where ustar cannot hold a value.
+ */
+
+export type TarEntryType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
+
+export interface TarHeaderFields {
+  /** Relative path without leading `./`; directories end with `/`. */
+  path: string;
+  type: TarEntryType;
+  /** Permission bits including setuid/setgid/sticky (07777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Whole seconds since the epoch. */
+  mtime: number;
+  linkpath?: string;
+  devmajor?: number;
+  devminor?: number;
+  /** Sorted by name by the encoder. */
+  xattrs?: Array<[string, Buffer]>;
+}
+
+export const BLOCK = 512;
+
+const TYPEFLAG: Record<TarEntryType, string> = {
+  file: '0',
+  link: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  dir: '5',
+  fifo: '6',
+};
+
+// Largest values that fit the ustar octal fields (7 and 11 digits).
+const MAX_OCTAL7 = 0o7777777;
+const MAX_OCTAL11 = 0o77777777777;
+
+/** The bytes of one entry's header: an optional pax extended header, then the ustar header. */
+export function encodeTarHeader(h: TarHeaderFields): Buffer {
+  const pax: Array<[string, Buffer]> = [];
+  const name = Buffer.from(h.path, 'utf8');
+  if (name.length > 100 || !isAscii(h.path)) pax.push(['path', name]);
+  const link = Buffer.from(h.linkpath ?? '', 'utf8');
+  if (link.length > 100 || !isAscii(h.linkpath ?? '')) pax.push(['linkpath', link]);
+  if (h.size > MAX_OCTAL11) pax.push(['size', Buffer.from(String(h.size))]);
+  if (h.uid > MAX_OCTAL7) pax.push(['uid', Buffer.from(String(h.uid))]);
+  if (h.gid > MAX_OCTAL7) pax.push(['gid', Buffer.from(String(h.gid))]);
+  if (h.mtime < 0 || h.mtime > MAX_OCTAL11) pax.push(['mtime', Buffer.from(String(h.mtime))]);
+  const xattrs = [...(h.xattrs ?? [])].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])));
+  for (const [key, value] of xattrs) pax.push([`SCHILY.xattr.${key}`, value]);
+
+  const main = ustarBlock({
+    name: name.subarray(0, 100),
+    mode: h.mode & 0o7777,
+    uid: h.uid > MAX_OCTAL7 ? 0 : h.uid,
+    gid: h.gid > MAX_OCTAL7 ? 0 : h.gid,
+    size: h.type === 'file' && h.size <= MAX_OCTAL11 ? h.size : 0,
+    mtime: h.mtime < 0 || h.mtime > MAX_OCTAL11 ? 0 : h.mtime,
+    typeflag: TYPEFLAG[h.type],
+    linkname: link.subarray(0, 100),
+    devmajor: h.devmajor ?? 0,
+    devminor: h.devminor ?? 0,
+  });
+  if (pax.length === 0) return main;
+
+  pax.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const body = Buffer.concat(pax.map(([k, v]) => paxRecord(k, v)));
+  const paxHeader = ustarBlock({
+    name: Buffer.from(paxHeaderName(h.path)).subarray(0, 100),
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: body.length,
+    mtime: 0,
+    typeflag: 'x',
+    linkname: Buffer.alloc(0),
+    devmajor: 0,
+    devminor: 0,
+  });
+  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
+}
+
+/** Zero bytes needed after `size` bytes of data to reach a block boundary. */
+export function padding(size: number): number {
+  const rest = size % BLOCK;
+  return rest === 0 ? 0 : BLOCK - rest;
+}
+
+/** "<len> <key>=<value>\n", where <len> counts the whole record including its own digits. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const rest = Buffer.byteLength(key) + value.length + 3; // ' ', '=', '\n'
+  let len = rest + String(rest).length;
+  if (String(len).length !== String(rest).length) len = rest + String(len).length;
+  return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+}
+
+// As Go's archive/tar names them; only cosmetic, but stable.
+function paxHeaderName(path: string): string {
+  const trimmed = path.endsWith('/') ? path.slice(0, -1) : path;
+  const slash = trimmed.lastIndexOf('/');
+  const dir = slash < 0 ? '.' : trimmed.slice(0, slash);
+  const base = slash < 0 ? trimmed : trimmed.slice(slash + 1);
+  return `${dir}/PaxHeaders.0/${base}`.replace(/[^\x20-\x7e]/g, '_');
+}
+
+function isAscii(s: string): boolean {
+  return /^[\x01-\x7f]*$/.test(s);
+}
+
+interface RawFields {
+  name: Buffer;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: string;
+  linkname: Buffer;
+  devmajor: number;
+  devminor: number;
+}
+
+function ustarBlock(f: RawFields): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  f.name.copy(b, 0);
+  octal(b, 100, 8, f.mode);
+  octal(b, 108, 8, f.uid);
+  octal(b, 116, 8, f.gid);
+  octal(b, 124, 12, f.size);
+  octal(b, 136, 12, f.mtime);
+  b.fill(0x20, 148, 156); // checksum is computed with its own field as spaces
+  b.write(f.typeflag, 156, 'latin1');
+  f.linkname.copy(b, 157);
+  b.write('ustar\u000000', 257, 'latin1');
+  // uname (265) and gname (297) stay empty: numeric ids only.
+  octal(b, 329, 8, f.devmajor);
+  octal(b, 337, 8, f.devminor);
+  let sum = 0;
+  for (const byte of b) sum += byte;
+  b.write(`${sum.toString(8).padStart(6, '0')}\u0000 `, 148, 'latin1');
+  return b;
+}
+
+/** Zero-padded octal, NUL-terminated, filling the field. */
+function octal(b: Buffer, off: number, len: number, value: number): void {
+  b.write(`${Math.trunc(value).toString(8).padStart(len - 1, '0')}\u0000`, off, 'latin1');
+}

@@ -1,0 +1,101 @@
+import { link, mkdir, readFile, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { TsbuildError } from '../errors.js';
+import type { XattrFlavor } from '../layer/layerTar.js';
+import { Snapshotter } from '../snapshot/snapshotter.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
+import { ContentStore } from './contentStore.js';
+import { ImageStore } from './imageStore.js';
+
+export interface Store {
+  root: string;
+  content: ContentStore;
+  images: ImageStore;
+  snapshots: Snapshotter;
+  tmpDir: string;
+  layersDir: string;
+  xattrFlavor: XattrFlavor;
+}
+
+interface StoreJson {
+  version: 1;
+  xattrFlavor: XattrFlavor;
+}
+
+/** TSBUILD_ROOT, else $XDG_DATA_HOME/tsbuild, else ~/.local/share/tsbuild. */
+export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.TSBUILD_ROOT) return env.TSBUILD_ROOT;
+  if (env.XDG_DATA_HOME) return join(env.XDG_DATA_HOME, 'tsbuild');
+  return join(env.HOME || homedir(), '.local', 'share', 'tsbuild');
+}
+
+/**
+ * Opens (creating if needed) the store at `root`. The xattr flavor is fixed at creation: layers
+ * unpacked for rootless overlay (user.overlay.*) are wrong for root overlay (trusted.overlay.*)
+ * and vice versa, so a mismatch is refused rather than silently mixed.
+ */
+export async function openStore(root: string, opts: { xattrFlavor: XattrFlavor }): Promise<Store> {
+  const tmpDir = join(root, 'tmp');
+  const layersDir = join(root, 'layers');
+  await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
+  await mkdir(tmpDir, { recursive: true });
+  await mkdir(layersDir, { recursive: true });
+  await ensureStoreJson(root, tmpDir, opts.xattrFlavor);
+  const content = new ContentStore(root);
+  return {
+    root,
+    content,
+    images: new ImageStore(root),
+    snapshots: new Snapshotter({ layersDir, tmpDir, xattrFlavor: opts.xattrFlavor, content }),
+    tmpDir,
+    layersDir,
+    xattrFlavor: opts.xattrFlavor,
+  };
+}
+
+async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor): Promise<void> {
+  const path = join(root, 'store.json');
+  let existing = await readStoreJson(path);
+  if (existing === undefined) {
+    // link() of a finished temp file creates store.json exclusively and completely: of two
+    // processes creating a store at once, exactly one wins and the other reads its file.
+    const tmp = join(tmpDir, `store.json.${process.pid}.${Date.now()}`);
+    await writeFileAtomic(tmp, `${JSON.stringify({ version: 1, xattrFlavor: flavor } satisfies StoreJson)}\n`);
+    try {
+      await link(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+    existing = await readStoreJson(path);
+  }
+  if (existing === undefined || existing.version !== 1) {
+    throw new TsbuildError('STORE_INCOMPATIBLE', `opening store ${root}: unsupported store.json version`, {
+      hint: 'this store was written by another tsbuild version; use a different --root',
+    });
+  }
+  if (existing.xattrFlavor !== flavor) {
+    throw new TsbuildError(
+      'STORE_INCOMPATIBLE',
+      `opening store ${root}: it holds layers for ${existing.xattrFlavor === 'user' ? 'rootless' : 'root'} overlay (${existing.xattrFlavor}.overlay.*), this build needs ${flavor}.overlay.*`,
+      { hint: `use a different --root (or TSBUILD_ROOT) for ${flavor === 'user' ? 'rootless' : 'root'} builds` },
+    );
+  }
+}
+
+async function readStoreJson(path: string): Promise<StoreJson | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as StoreJson;
+  } catch (err) {
+    throw new TsbuildError('STORE_CORRUPT', `reading ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

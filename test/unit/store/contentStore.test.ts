@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ContentStore } from '../../../src/store/contentStore.js';
+
+const sha = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+describe('ContentStore', () => {
+  let root: string;
+  let store: ContentStore;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'tsbuild-cs-'));
+    store = new ContentStore(root);
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('stores a blob under blobs/sha256/<hex> and reads it back', async () => {
+    const data = Buffer.from('hello blob');
+    const info = await store.writeBytes(data);
+    expect(info).toEqual({ digest: sha(data), size: data.length });
+    expect(await readFile(join(root, 'blobs', 'sha256', sha(data).slice(7)))).toEqual(data);
+    expect(await store.readBytes(info.digest)).toEqual(data);
+    expect(await store.has(info.digest)).toBe(true);
+    const streamed: Buffer[] = [];
+    for await (const c of store.read(info.digest)) streamed.push(c as Buffer);
+    expect(Buffer.concat(streamed)).toEqual(data);
+    const listed: string[] = [];
+    for await (const d of store.list()) listed.push(d);
+    expect(listed).toEqual([info.digest]);
+  });
+
+  it('accepts many concurrent writes of the same blob, leaving one good copy and no temp files', async () => {
+    const data = Buffer.alloc(3 * 1024 * 1024, 7);
+    const chunks = (): Readable => Readable.from([data.subarray(0, 1000), data.subarray(1000)]);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? store.write(chunks(), { digest: sha(data) }) : new ContentStore(root).write(chunks()))),
+    );
+    for (const r of results) expect(r).toEqual({ digest: sha(data), size: data.length });
+    expect(await readdir(join(root, 'blobs', 'sha256'))).toEqual([sha(data).slice(7)]);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    expect(await store.verify(sha(data))).toBe(true);
+  });
+
+  it('refuses a digest mismatch and leaves nothing behind', async () => {
+    const data = Buffer.from('actual');
+    const wrong = sha(Buffer.from('expected'));
+    await expect(store.writeBytes(data, { digest: wrong })).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await expect(store.writeBytes(data, { size: 3 })).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await expect(store.writeBytes(data, { size: 99 })).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    expect(await store.has(wrong)).toBe(false);
+    expect(await store.has(sha(data))).toBe(false);
+    expect(await readdir(join(root, 'blobs', 'sha256'))).toEqual([]);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('cleans up when the source stream fails midway', async () => {
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield Buffer.from('partial');
+      throw new Error('network reset');
+    }
+    await expect(store.write(failing())).rejects.toThrow(/network reset/);
+    expect(await readdir(join(root, 'blobs', 'sha256'))).toEqual([]);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('readers never see a partial blob while it is being written', async () => {
+    const data = Buffer.alloc(1024 * 1024, 1);
+    const digest = sha(data);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    async function* slow(): AsyncGenerator<Buffer> {
+      yield data.subarray(0, 4096);
+      await gate;
+      yield data.subarray(4096);
+    }
+    const writing = store.write(slow());
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await store.has(digest)).toBe(false);
+    await expect(store.readBytes(digest)).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
+    const listed: string[] = [];
+    for await (const d of store.list()) listed.push(d);
+    expect(listed).toEqual([]);
+    release();
+    await writing;
+    expect((await store.readBytes(digest)).equals(data)).toBe(true);
+  });
+
+  it('does not trust a corrupt existing blob: has() drops it and a write replaces it', async () => {
+    const data = Buffer.from('good content');
+    const digest = sha(data);
+    await store.init();
+    await writeFile(join(root, 'blobs', 'sha256', digest.slice(7)), 'garbage');
+    expect(await new ContentStore(root).verify(digest)).toBe(false);
+    expect(await new ContentStore(root).has(digest)).toBe(false);
+    await writeFile(join(root, 'blobs', 'sha256', digest.slice(7)), 'garbage');
+    await new ContentStore(root).writeBytes(data);
+    expect(await readFile(join(root, 'blobs', 'sha256', digest.slice(7)))).toEqual(data);
+  });
+
+  it('refuses malformed digests', async () => {
+    expect(() => store.blobPath('sha256:../../etc/passwd')).toThrow(expect.objectContaining({ code: 'DIGEST_INVALID' }));
+    await expect(store.has('md5:abc')).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+  });
+
+  it('an aborted write leaves nothing', async () => {
+    const ac = new AbortController();
+    async function* forever(): AsyncGenerator<Buffer> {
+      for (;;) {
+        yield Buffer.alloc(65536);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    const p = store.write(forever(), {}, ac.signal);
+    setTimeout(() => ac.abort(), 30);
+    await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('openWriter: pipe in, commit with an expectation', async () => {
+    const w = store.openWriter();
+    w.write(Buffer.from('ab'));
+    w.write(Buffer.from('cd'));
+    const info = await w.commit({ digest: sha(Buffer.from('abcd')), size: 4 });
+    expect(info.size).toBe(4);
+    expect((await store.readBytes(info.digest)).toString()).toBe('abcd');
+    const aborted = store.openWriter();
+    aborted.write(Buffer.from('zz'));
+    await aborted.abort();
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+});

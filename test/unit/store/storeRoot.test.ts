@@ -1,0 +1,41 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { defaultStoreRoot, openStore } from '../../../src/store/storeRoot.js';
+
+describe('storeRoot', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'tsbuild-root-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('picks TSBUILD_ROOT, then XDG_DATA_HOME, then ~/.local/share', () => {
+    expect(defaultStoreRoot({ TSBUILD_ROOT: '/r', XDG_DATA_HOME: '/x', HOME: '/h' })).toBe('/r');
+    expect(defaultStoreRoot({ XDG_DATA_HOME: '/x', HOME: '/h' })).toBe('/x/tsbuild');
+    expect(defaultStoreRoot({ HOME: '/h' })).toBe('/h/.local/share/tsbuild');
+  });
+
+  it('creates the layout and store.json, and refuses the other xattr flavor', async () => {
+    const store = await openStore(join(root, 's'), { xattrFlavor: 'user' });
+    for (const d of ['blobs/sha256', 'layers', 'tmp']) expect((await stat(join(store.root, d))).isDirectory()).toBe(true);
+    expect(JSON.parse(await readFile(join(store.root, 'store.json'), 'utf8'))).toEqual({ version: 1, xattrFlavor: 'user' });
+    const again = await openStore(join(root, 's'), { xattrFlavor: 'user' });
+    expect(again.xattrFlavor).toBe('user');
+    await expect(openStore(join(root, 's'), { xattrFlavor: 'trusted' })).rejects.toMatchObject({
+      code: 'STORE_INCOMPATIBLE',
+      hint: expect.stringContaining('--root'),
+    });
+  });
+
+  it('two concurrent opens of a new store agree', async () => {
+    const [a, b] = await Promise.allSettled([
+      openStore(join(root, 'c'), { xattrFlavor: 'trusted' }),
+      openStore(join(root, 'c'), { xattrFlavor: 'user' }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual(['fulfilled', 'rejected']);
+  });
+});
