@@ -1,0 +1,225 @@
+/**
+ * The stage scheduler: parses, resolves the stage graph, runs each needed stage once (independent
+ * stages in parallel, bounded by `jobs`), and writes the target stage as an image in the store.
+ */
+import pLimit from 'p-limit';
+import { DockerfileError } from '../dockerfile/dockerfileError.js';
+import type { DockerfileAst, Instruction } from '../dockerfile/instructions.js';
+import { parseDockerfile } from '../dockerfile/parseDockerfile.js';
+import { unsupportedReason } from '../dockerfile/unsupported.js';
+import { TsbuildError } from '../errors.js';
+import { resolveBuildGraph, type ResolvedStage } from '../graph/buildGraph.js';
+import { parseReference } from '../image/reference.js';
+import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
+import type { Runtime } from '../isolation/runtime.js';
+import type { Snapshotter } from '../snapshot/snapshotter.js';
+import type { ContentStore } from '../store/contentStore.js';
+import type { ImageStore } from '../store/imageStore.js';
+import { assembleImage } from './assembleImage.js';
+import { finalizeConfig, inheritConfig, scratchConfig } from './imageConfig.js';
+import type { ImageResolver } from './imageResolver.js';
+import type { ProgressSink, StepRef } from './progress.js';
+import type { StageState } from './stageState.js';
+import type { BuildServices, ImageRootfs, OverlayMounter } from './stepContext.js';
+import { handlerFor } from './steps/handlers.js';
+
+export interface BuildRequest {
+  dockerfile: { text: string; name: string };
+  contextDir: string;
+  tags: readonly string[];
+  target?: string;
+  buildArgs: ReadonlyMap<string, string>;
+  namedContexts: ReadonlySet<string>;
+  platform: Platform;
+  sourceDateEpoch?: number;
+  jobs: number;
+}
+
+export interface BuilderDeps {
+  content: ContentStore;
+  images: ImageStore;
+  snapshots: Snapshotter;
+  runtime: Runtime;
+  mounter: OverlayMounter;
+  resolver: ImageResolver;
+  xattrFlavor: 'user' | 'trusted';
+  tmpDir: string;
+  progress: ProgressSink;
+}
+
+export interface BuildResult {
+  manifest: Descriptor;
+  config: Descriptor;
+  /** Full names written to the store, e.g. docker.io/library/app:1. */
+  tags: string[];
+  layers: number;
+}
+
+export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortSignal): Promise<BuildResult> {
+  const ast = parseDockerfile(req.dockerfile.text, { file: req.dockerfile.name });
+  const graph = resolveBuildGraph(ast, { target: req.target, buildArgs: req.buildArgs, namedContexts: req.namedContexts });
+  refuseUnsupported(ast, graph.stages);
+  for (const name of graph.unusedBuildArgs) {
+    deps.progress.emit({ type: 'warning', message: `build argument ${name} was given but no stage uses it`, time: Date.now() });
+  }
+  // Refuse bad tags before doing any work.
+  const tags = req.tags.map((t) => parseReference(t).toString());
+  const created = new Date(req.sourceDateEpoch !== undefined ? req.sourceDateEpoch * 1000 : Date.now()).toISOString().replace('.000Z', 'Z');
+
+  const results = new Map<number, Promise<ImageRootfs>>();
+  const limit = pLimit(Math.max(1, req.jobs));
+  let nextStepId = 1;
+  const services: BuildServices = {
+    content: deps.content,
+    snapshots: deps.snapshots,
+    runtime: deps.runtime,
+    mounter: deps.mounter,
+    xattrFlavor: deps.xattrFlavor,
+    tmpDir: deps.tmpDir,
+    contextDir: req.contextDir,
+    buildArgs: req.buildArgs,
+    globalArgs: graph.globalArgs,
+    created,
+    sourceDateEpoch: req.sourceDateEpoch,
+    progress: deps.progress,
+    stageResult: (index) => {
+      const r = results.get(index);
+      if (!r) throw new TsbuildError('INTERNAL', `stage ${index} was not scheduled`);
+      return r;
+    },
+    image: (ref, s) => deps.resolver.image(ref, s),
+    namedContext: (name, s) => deps.resolver.context(name, s),
+  };
+
+  const runStage = async (stage: ResolvedStage): Promise<ImageRootfs> => {
+    const label = stage.name ?? `stage-${stage.index}`;
+    const total = stage.ast.instructions.length + 1;
+    const stepName = (i: number, instr: Instruction) => `[${label} ${i}/${total}] ${instr.original}`;
+    const fromStep: StepRef = { id: nextStepId++, name: `[${label} 1/${total}] FROM ${describeBase(stage, graph.stages)}`, stage: label };
+    const started = Date.now();
+    deps.progress.emit({ type: 'step-start', step: fromStep, time: started });
+    let state: StageState;
+    try {
+      const base = await baseOf(stage, services, deps.resolver, req.platform, signal);
+      state = { config: base ? inheritConfig(base.config) : scratchConfig(req.platform), layers: base?.layers ?? [], args: new Map(), cmdSet: false };
+    } catch (err) {
+      deps.progress.emit({ type: 'step-end', step: fromStep, time: Date.now(), durationMs: Date.now() - started, cached: false, error: messageOf(err) });
+      throw atInstruction(err, stage.ast.from, ast.file);
+    }
+    deps.progress.emit({ type: 'step-end', step: fromStep, time: Date.now(), durationMs: Date.now() - started, cached: false });
+
+    for (const [i, instr] of stage.ast.instructions.entries()) {
+      signal.throwIfAborted();
+      const step: StepRef = { id: nextStepId++, name: stepName(i + 2, instr), stage: label };
+      const t0 = Date.now();
+      deps.progress.emit({ type: 'step-start', step, time: t0 });
+      try {
+        state = await handlerFor(instr).execute(instr, state, { services, stage, step, signal });
+      } catch (err) {
+        deps.progress.emit({ type: 'step-end', step, time: Date.now(), durationMs: Date.now() - t0, cached: false, error: messageOf(err) });
+        throw atInstruction(err, instr, ast.file);
+      }
+      deps.progress.emit({ type: 'step-end', step, time: Date.now(), durationMs: Date.now() - t0, cached: false });
+    }
+    return { config: state.config, layers: state.layers };
+  };
+
+  for (const stage of graph.stages) {
+    const deps_ = stage.deps.map((d) => results.get(d));
+    results.set(
+      stage.index,
+      (async () => {
+        // Wait for dependencies outside the limiter, so a waiting stage never holds a slot.
+        await Promise.all(deps_);
+        return limit(() => runStage(stage));
+      })(),
+    );
+  }
+  // Surface the first failure; the others are aborted with the build's signal by the caller.
+  await Promise.all([...results.values()]);
+  const final = await (results.get(graph.target.index) as Promise<ImageRootfs>);
+
+  const config: ImageConfig = finalizeConfig(final.config, created);
+  const image = assembleImage(config, final.layers);
+  await deps.content.writeBytes(image.config.bytes, { digest: image.config.descriptor.digest });
+  await deps.content.writeBytes(image.manifest.bytes, { digest: image.manifest.descriptor.digest });
+  for (const tag of tags) await deps.images.tag(tag, { ...image.manifest.descriptor }, signal);
+  return { manifest: image.manifest.descriptor, config: image.config.descriptor, tags, layers: final.layers.length };
+}
+
+async function baseOf(stage: ResolvedStage, services: BuildServices, resolver: ImageResolver, platform: Platform, signal: AbortSignal): Promise<ImageRootfs | undefined> {
+  const base = stage.base;
+  switch (base.kind) {
+    case 'scratch':
+      return undefined;
+    case 'stage':
+      return services.stageResult(base.index);
+    case 'context':
+      return resolver.context(base.name, signal);
+    case 'image':
+      void platform;
+      return resolver.image(base.ref, signal);
+  }
+}
+
+/** FROM as BuildKit shows it: with ARGs expanded and the image name normalised. */
+function describeBase(stage: ResolvedStage, stages: readonly ResolvedStage[]): string {
+  const base = stage.base;
+  switch (base.kind) {
+    case 'scratch':
+      return 'scratch';
+    case 'stage': {
+      const from = stages.find((s) => s.index === base.index);
+      return from?.name ?? `stage-${base.index}`;
+    }
+    case 'context':
+      return `${base.name} (build context)`;
+    case 'image':
+      try {
+        return parseReference(base.ref).toString();
+      } catch {
+        return base.ref;
+      }
+  }
+}
+
+function refuseUnsupported(ast: DockerfileAst, stages: readonly ResolvedStage[]): void {
+  for (const stage of stages) {
+    for (const instr of [stage.ast.from, ...stage.ast.instructions]) {
+      const reason = unsupportedReason(instr);
+      if (reason) {
+        throw new DockerfileError(reason, instr.range, {
+          code: 'DOCKERFILE_UNSUPPORTED',
+          file: ast.file,
+          line: instr.original,
+          hint: 'see README.md for what this version of tsbuild supports',
+        });
+      }
+    }
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Attaches the instruction's location once, at the step boundary, keeping the error's code. */
+function atInstruction(err: unknown, instr: Instruction, file: string): unknown {
+  if (err instanceof DockerfileError) return err;
+  if (err instanceof TsbuildError) {
+    return new DockerfileError(`${instr.kind} ${stepSummary(instr)}: ${err.message}`, instr.range, {
+      code: err.code,
+      file,
+      line: instr.original,
+      ...(err.hint ? { hint: err.hint } : {}),
+      cause: err,
+    });
+  }
+  if (err instanceof Error && err.name === 'AbortError') return err;
+  return new DockerfileError(`${instr.kind} failed: ${messageOf(err)}`, instr.range, { code: 'INTERNAL', file, line: instr.original, cause: err });
+}
+
+function stepSummary(instr: Instruction): string {
+  const text = instr.original.replace(/^\s*\S+\s*/, '');
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

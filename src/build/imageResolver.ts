@@ -1,0 +1,96 @@
+/**
+ * Base images for FROM and COPY --from: from a named build context (oci-layout://), the local
+ * store, or a registry. Layers are fetched into the content store (verified), then unpacked
+ * once into layers/<diffID>; the same image named twice in one build is resolved once.
+ */
+import pLimit from 'p-limit';
+import { TsbuildError } from '../errors.js';
+import { parseReference } from '../image/reference.js';
+import type { Platform } from '../image/types.js';
+import type { Snapshotter } from '../snapshot/snapshotter.js';
+import type { ContentStore } from '../store/contentStore.js';
+import type { ImageStore } from '../store/imageStore.js';
+import { resolveImage } from '../transport/resolveImage.js';
+import type { RegistryClient } from '../transport/registryClient.js';
+import { RegistrySource } from '../transport/registrySource.js';
+import { StoreImageSource } from '../transport/storeSource.js';
+import type { ImageSource } from '../transport/types.js';
+import type { ProgressSink } from './progress.js';
+import type { ImageRootfs } from './stepContext.js';
+
+export interface ImageResolverDeps {
+  content: ContentStore;
+  images: ImageStore;
+  snapshots: Snapshotter;
+  registry: () => RegistryClient;
+  /** `--build-context NAME=oci-layout://PATH[:TAG]` opened as a source. */
+  openContext: (name: string) => ImageSource | undefined;
+  platform: Platform;
+  /** `--pull`: always ask the registry, even when the store has the tag. */
+  pull: boolean;
+  progress: ProgressSink;
+  concurrency?: number;
+}
+
+export class ImageResolver {
+  readonly #deps: ImageResolverDeps;
+  readonly #seen = new Map<string, Promise<ImageRootfs>>();
+
+  constructor(deps: ImageResolverDeps) {
+    this.#deps = deps;
+  }
+
+  /** A named build context (`FROM name` where `--build-context name=...` was given). */
+  context(name: string, signal: AbortSignal): Promise<ImageRootfs> {
+    return this.#once(`context:${name}`, async () => {
+      const source = this.#deps.openContext(name);
+      if (!source) throw new TsbuildError('CONTEXT', `build context ${name} is not defined`, { hint: `pass --build-context ${name}=oci-layout://PATH` });
+      return this.#fetch(source, signal);
+    });
+  }
+
+  image(refText: string, signal: AbortSignal): Promise<ImageRootfs> {
+    const ref = parseReference(refText);
+    const name = ref.toString();
+    return this.#once(`image:${name}`, async () => {
+      if (!this.#deps.pull) {
+        const local = await this.#deps.images.get(name);
+        if (local) return this.#fetch(new StoreImageSource(this.#deps.content, name, local), signal);
+      }
+      this.#deps.progress.emit({ type: 'info', message: `pulling ${name}`, time: Date.now() });
+      return this.#fetch(new RegistrySource(this.#deps.registry(), ref), signal);
+    });
+  }
+
+  #once(key: string, fn: () => Promise<ImageRootfs>): Promise<ImageRootfs> {
+    let p = this.#seen.get(key);
+    if (!p) {
+      p = fn();
+      this.#seen.set(key, p);
+    }
+    return p;
+  }
+
+  async #fetch(source: ImageSource, signal: AbortSignal): Promise<ImageRootfs> {
+    const { content, snapshots } = this.#deps;
+    try {
+      const resolved = await resolveImage(source, this.#deps.platform, signal);
+      const limit = pLimit(this.#deps.concurrency ?? 3);
+      const layers = await Promise.all(
+        resolved.manifest.layers.map((descriptor, i) =>
+          limit(async () => {
+            const diffID = resolved.config.rootfs.diff_ids[i] as string;
+            if (!(await content.has(descriptor.digest))) {
+              await content.write(await source.getBlob(descriptor, signal), { digest: descriptor.digest, size: descriptor.size }, signal);
+            }
+            await snapshots.ensureLayer(diffID, descriptor.mediaType, async () => content.read(descriptor.digest), signal);
+            return { diffID, descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size } };
+          }),
+        ),
+      );
+      return { config: resolved.config, layers };
+    } finally {
+      await source.close();
+    }
+  }
+}

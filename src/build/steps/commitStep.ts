@@ -1,0 +1,21 @@
+import type { LayerInfo } from '../../layer/commitLayer.js';
+import { addHistory, addLayer } from '../imageConfig.js';
+import type { StageState } from '../stageState.js';
+import type { StepContext } from '../stepContext.js';
+
+/**
+ * Records a filesystem step: a layer when it changed something, otherwise only a history entry
+ * with `empty_layer`, as BuildKit does for a RUN or WORKDIR that changes nothing.
+ */
+export function commitStep(state: StageState, ctx: StepContext, layer: LayerInfo, createdBy: string): StageState {
+  const created = ctx.services.created;
+  if (layer.empty) {
+    return { ...state, config: addHistory(state.config, { createdBy, emptyLayer: true, created }) };
+  }
+  const descriptor = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size };
+  return {
+    ...state,
+    layers: [...state.layers, { diffID: layer.diffID, descriptor }],
+    config: addHistory(addLayer(state.config, layer.diffID), { createdBy, emptyLayer: false, created }),
+  };
+}

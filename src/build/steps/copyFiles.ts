@@ -1,0 +1,238 @@
+/**
+ * The filesystem half of COPY and ADD: copies sources from a root (the build context or another
+ * stage's mounted rootfs) into the step's writable rootfs with Docker's rules. Every path on both
+ * sides is resolved with resolveInRoot, so no symlink can lead a read or a write out of its root.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, constants, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { Stats } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
+import * as tar from 'tar';
+import { TsbuildError } from '../../errors.js';
+import { resolveInRoot } from '../../util/scopedPath.js';
+import { expandSource, hasMagic } from './globSources.js';
+
+export interface Ownership {
+  uid: number;
+  gid: number;
+}
+
+export interface CopyRequest {
+  srcRoot: string;
+  /** How a source is named in messages: "build context" or "stage build". */
+  srcName: string;
+  sources: string[];
+  destRoot: string;
+  /** Absolute path inside the image (WORKDIR already applied). */
+  dest: string;
+  owner?: Ownership;
+  chmod?: number;
+  /** ADD: local tar archives are unpacked into dest. */
+  extractArchives: boolean;
+  signal: AbortSignal;
+}
+
+export interface CopySummary {
+  files: number;
+}
+
+const FILE_CONCURRENCY = 16;
+
+export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
+  const destIsDir = req.dest.endsWith('/');
+  if (req.sources.length > 1 && !destIsDir) {
+    throw new TsbuildError('COPY_SOURCE', 'when using COPY with more than one source file, the destination must be a directory and end with a /');
+  }
+  const owner = req.owner ?? { uid: 0, gid: 0 };
+  const limit = pLimit(FILE_CONCURRENCY);
+  const summary: CopySummary = { files: 0 };
+  const expanded: string[] = [];
+  for (const source of req.sources) {
+    const matches = await expandSource(req.srcRoot, source);
+    if (matches.length === 0) {
+      throw new TsbuildError('COPY_SOURCE', `no source files match ${JSON.stringify(source)} in the ${req.srcName}`, {
+        hint: 'check the pattern and your .dockerignore',
+      });
+    }
+    expanded.push(...matches.map((m) => (hasMagic(source) ? m : m)));
+  }
+  const many = expanded.length > 1;
+  if (many && !destIsDir) {
+    throw new TsbuildError('COPY_SOURCE', 'when using COPY with more than one source file, the destination must be a directory and end with a /');
+  }
+
+  for (const rel of expanded) {
+    req.signal.throwIfAborted();
+    const srcPath = await resolveInRoot(req.srcRoot, rel);
+    let st: Stats;
+    try {
+      st = await lstat(srcPath);
+    } catch {
+      throw new TsbuildError('COPY_SOURCE', `"/${rel}": not found in the ${req.srcName}`, {
+        hint: req.srcName === 'build context' ? 'paths are relative to the build context; check it is not excluded by .dockerignore' : undefined,
+      });
+    }
+    if (st.isDirectory()) {
+      const destDir = await ensureDir(req.destRoot, req.dest, owner);
+      await copyTree(srcPath, req.destRoot, posix.relative(req.destRoot, destDir), owner, req, limit, summary);
+      continue;
+    }
+    if (req.extractArchives && st.isFile() && (await archiveKind(srcPath)) !== undefined) {
+      const destDir = await ensureDir(req.destRoot, req.dest, owner);
+      await extractArchive(srcPath, destDir, req.owner, req.signal);
+      summary.files++;
+      continue;
+    }
+    let targetPath = req.dest;
+    if (destIsDir || many) targetPath = posix.join(req.dest, posix.basename(rel));
+    else {
+      const existing = await resolveInRoot(req.destRoot, req.dest);
+      const ex = await lstat(existing).catch(() => undefined);
+      if (ex?.isDirectory()) targetPath = posix.join(req.dest, posix.basename(rel));
+    }
+    await ensureDir(req.destRoot, posix.dirname(targetPath), owner);
+    await copyEntry(srcPath, st, req.destRoot, targetPath, owner, req.chmod);
+    summary.files++;
+  }
+  return summary;
+}
+
+/** mkdir -p inside the root; directories it creates get the step's owner, as BuildKit does. */
+async function ensureDir(root: string, path: string, owner: Ownership): Promise<string> {
+  const parts = posix.normalize(`/${path}`).split('/').filter(Boolean);
+  let current = '/';
+  for (const part of parts) {
+    current = posix.join(current, part);
+    const host = await resolveInRoot(root, current);
+    const st = await lstat(host).catch(() => undefined);
+    if (st?.isDirectory()) continue;
+    if (st) {
+      throw new TsbuildError('COPY_SOURCE', `cannot copy to ${path}: ${current} exists and is not a directory`);
+    }
+    await mkdir(host, { mode: 0o755 });
+    await lchown(host, owner.uid, owner.gid);
+  }
+  return resolveInRoot(root, path);
+}
+
+async function copyTree(
+  srcDir: string,
+  destRoot: string,
+  destRel: string,
+  owner: Ownership,
+  req: CopyRequest,
+  limit: ReturnType<typeof pLimit>,
+  summary: CopySummary,
+): Promise<void> {
+  // Directories are walked in order (parents before children); files of one directory are copied
+  // with a bounded number in flight, so a 20,000-file tree never opens 20,000 files at once.
+  const names = (await readdir(srcDir)).sort();
+  const subdirs: Array<[string, string]> = [];
+  await Promise.all(
+    names.map((name) =>
+      limit(async () => {
+        req.signal.throwIfAborted();
+        const src = posix.join(srcDir, name);
+        const st = await lstat(src);
+        const target = posix.join('/', destRel, name);
+        if (st.isDirectory()) {
+          const host = await resolveInRoot(destRoot, target);
+          const existing = await lstat(host).catch(() => undefined);
+          if (existing && !existing.isDirectory()) await rm(host, { recursive: true, force: true });
+          if (!existing?.isDirectory()) await mkdir(host);
+          await applyMeta(host, st, owner, req.chmod);
+          subdirs.push([src, posix.relative(destRoot, host)]);
+        } else {
+          await copyEntry(src, st, destRoot, target, owner, req.chmod);
+          summary.files++;
+        }
+      }),
+    ),
+  );
+  for (const [src, rel] of subdirs.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    await copyTree(src, destRoot, rel, owner, req, limit, summary);
+  }
+}
+
+async function copyEntry(src: string, st: Stats, destRoot: string, target: string, owner: Ownership, mode?: number): Promise<void> {
+  // The last component is not followed: copying a file onto a symlink replaces the link.
+  const parent = await resolveInRoot(destRoot, posix.dirname(target));
+  const host = posix.join(parent, posix.basename(target));
+  const existing = await lstat(host).catch(() => undefined);
+  if (existing?.isDirectory() && !st.isDirectory()) {
+    throw new TsbuildError('COPY_SOURCE', `cannot copy a file onto the directory ${target}`);
+  }
+  if (existing) await rm(host, { force: true });
+  if (st.isSymbolicLink()) {
+    await symlink(await readlink(src), host);
+    await lchown(host, owner.uid, owner.gid);
+    await lutimes(host, st.atime, st.mtime);
+    return;
+  }
+  if (!st.isFile()) return; // sockets, fifos and devices in a context are not copied, as in BuildKit
+  await copyFile(src, host, constants.COPYFILE_FICLONE);
+  await applyMeta(host, st, owner, mode);
+}
+
+async function applyMeta(host: string, st: Stats, owner: Ownership, mode?: number): Promise<void> {
+  await lchown(host, owner.uid, owner.gid);
+  // chmod after chown: chown clears setuid/setgid bits.
+  await chmod(host, mode ?? st.mode & 0o7777);
+  await utimes(host, st.atime, st.mtime);
+}
+
+type ArchiveKind = 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
+
+export async function archiveKind(path: string): Promise<ArchiveKind | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(head, 0, 512, 0);
+    const b = head.subarray(0, bytesRead);
+    if (b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+    if (b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+    if (b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+    if (b.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
+    if (bytesRead >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
+const DECOMPRESSORS: Partial<Record<ArchiveKind, [string, string[]]>> = {
+  bzip2: ['bzip2', ['-dc']],
+  xz: ['xz', ['-dc']],
+  zstd: ['zstd', ['-dc']],
+};
+
+async function extractArchive(src: string, destDir: string, owner: Ownership | undefined, signal: AbortSignal): Promise<void> {
+  const kind = await archiveKind(src);
+  const unpack = tar.x({
+    cwd: destDir,
+    preserveOwner: owner === undefined,
+    ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+    // node-tar refuses `..`, strips a leading `/`, and will not extract through a symlink.
+    preservePaths: false,
+    noMtime: false,
+  });
+  try {
+    const tool = kind ? DECOMPRESSORS[kind] : undefined;
+    if (tool) {
+      const child = spawn(tool[0], [...tool[1], src], { stdio: ['ignore', 'pipe', 'pipe'], signal });
+      const exited = new Promise<void>((resolve, reject) => {
+        child.on('error', (err) => reject(new TsbuildError('COPY_SOURCE', `unpacking ${posix.basename(src)}: ${tool[0]} is not available (${err.message})`, { hint: `install ${tool[0]}` })));
+        child.on('close', (code) => (code === 0 ? resolve() : reject(new TsbuildError('COPY_SOURCE', `unpacking ${posix.basename(src)}: ${tool[0]} exited with ${code}`))));
+      });
+      await Promise.all([pipeline(child.stdout, unpack), exited]);
+    } else {
+      await pipeline(createReadStream(src), unpack);
+    }
+  } catch (err) {
+    if (err instanceof TsbuildError) throw err;
+    throw new TsbuildError('COPY_SOURCE', `unpacking ${posix.basename(src)}: ${(err as Error).message}`, { cause: err });
+  }
+}

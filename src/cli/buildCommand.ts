@@ -1,0 +1,165 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Args, Command, Flags } from '@oclif/core';
+import { build } from '../build/builder.js';
+import { ImageResolver } from '../build/imageResolver.js';
+import { silentProgress, type ProgressSink } from '../build/progress.js';
+import { TsbuildError } from '../errors.js';
+import { hostPlatform, parsePlatform } from '../image/platform.js';
+import { inNamespace, mountOverlay, reexecInNamespace, unmount } from '../isolation/enterNamespace.js';
+import { NamespaceRuntime } from '../isolation/runtime.js';
+import { copyImage } from '../transport/copyImage.js';
+import { OciLayoutSource } from '../transport/ociLayoutSource.js';
+import { OciLayoutDestination } from '../transport/ociLayoutDestination.js';
+import { StoreImageSource } from '../transport/storeSource.js';
+import { parseOutputSpec } from './outputSpec.js';
+import { PlainProgress } from './plainProgress.js';
+import { makeRegistryClient, openSessionStore } from './session.js';
+import { withSignals } from './signals.js';
+
+export class BuildCommand extends Command {
+  static override summary = 'Build an image from a Dockerfile (the default command)';
+  static override description = 'Builds with no daemon and no root: RUN steps run in a rootless namespace sandbox on overlay snapshots.';
+  static override examples = [
+    '<%= config.bin %> -t app:1 .',
+    '<%= config.bin %> build -t app:1 -o type=oci,dest=out,tar=false .',
+    '<%= config.bin %> build -f docker/Dockerfile --target runtime --build-arg VERSION=2 .',
+  ];
+
+  static override args = {
+    context: Args.string({ description: 'build context directory', default: '.' }),
+  };
+
+  static override flags = {
+    tag: Flags.string({ char: 't', description: 'name and tag for the image (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    file: Flags.string({ char: 'f', description: 'path to the Dockerfile (default: CONTEXT/Dockerfile)' }),
+    target: Flags.string({ description: 'build this stage and what it needs' }),
+    'build-arg': Flags.string({ description: 'set a build argument: NAME=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    'build-context': Flags.string({ description: 'named context: NAME=oci-layout://PATH[:TAG] (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    output: Flags.string({ char: 'o', description: 'output: type=oci,dest=PATH[,tar=false] (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    progress: Flags.string({ description: 'progress output', options: ['auto', 'plain', 'quiet'], default: 'auto' }),
+    quiet: Flags.boolean({ char: 'q', description: 'print only the image ID', default: false }),
+    platform: Flags.string({ description: 'target platform (only the host platform can run RUN steps)' }),
+    pull: Flags.boolean({ description: 'always fetch base images from their registry', default: false }),
+    jobs: Flags.integer({ description: 'stages to build at once', min: 1 }),
+    'source-date-epoch': Flags.integer({ description: 'timestamp for reproducible images (default: $SOURCE_DATE_EPOCH)', min: 0 }),
+    'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(BuildCommand);
+    if (!inNamespace()) {
+      // Re-run this very command inside the build's own namespace (see src/README.md).
+      process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], process.env);
+      return;
+    }
+    const contextDir = resolve(args.context);
+    const dockerfilePath = flags.file ? resolve(flags.file) : resolve(contextDir, 'Dockerfile');
+    const dockerfileText = await readFile(dockerfilePath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new TsbuildError('CONTEXT', `reading Dockerfile ${dockerfilePath}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, {
+        hint: flags.file ? 'check the -f path' : 'add a Dockerfile to the context or pass -f PATH',
+      });
+    });
+    const outputs = flags.output.map(parseOutputSpec);
+    const buildArgs = parseKeyValues(flags['build-arg'], '--build-arg', true);
+    const namedContexts = parseKeyValues(flags['build-context'], '--build-context', false);
+    const sourceDateEpoch = flags['source-date-epoch'] ?? envEpoch();
+    const quiet = flags.quiet || flags.progress === 'quiet';
+    const progress: ProgressSink = quiet ? silentProgress : new PlainProgress(process.stderr);
+    const platform = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
+
+    const store = await openSessionStore(flags.root);
+    const registry = makeRegistryClient(flags['insecure-registry']);
+    try {
+      await withSignals(async (signal) => {
+        const resolver = new ImageResolver({
+          content: store.content,
+          images: store.images,
+          snapshots: store.snapshots,
+          registry: () => registry,
+          openContext: (name) => {
+            const spec = namedContexts.get(name);
+            return spec === undefined ? undefined : openNamedContext(name, spec);
+          },
+          platform,
+          pull: flags.pull,
+          progress,
+        });
+        const result = await build(
+          {
+            dockerfile: { text: dockerfileText, name: flags.file ?? 'Dockerfile' },
+            contextDir,
+            tags: flags.tag,
+            ...(flags.target ? { target: flags.target } : {}),
+            buildArgs,
+            namedContexts: new Set(namedContexts.keys()),
+            platform,
+            ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+            jobs: flags.jobs ?? Math.max(1, (await import('node:os')).availableParallelism()),
+          },
+          {
+            content: store.content,
+            images: store.images,
+            snapshots: store.snapshots,
+            runtime: new NamespaceRuntime({}),
+            mounter: { mountOverlay, unmount },
+            resolver,
+            xattrFlavor: store.xattrFlavor,
+            tmpDir: store.tmpDir,
+            progress,
+          },
+          signal,
+        );
+        for (const out of outputs) {
+          const source = new StoreImageSource(store.content, result.tags[0] ?? result.manifest.digest, result.manifest);
+          const dest = new OciLayoutDestination({ path: resolve(out.dest), tar: out.tar, names: result.tags });
+          await copyImage(source, dest, { signal });
+          if (!quiet) process.stderr.write(`exported OCI image layout to ${out.dest}\n`);
+        }
+        if (!quiet) {
+          for (const tag of result.tags) process.stderr.write(`naming to ${tag}\n`);
+        }
+        process.stdout.write(`${result.config.digest}\n`);
+      });
+    } finally {
+      await registry.close();
+    }
+  }
+}
+
+function openNamedContext(name: string, spec: string) {
+  const prefix = 'oci-layout://';
+  if (!spec.startsWith(prefix)) {
+    throw new TsbuildError('USAGE', `--build-context ${name}=${spec}: only oci-layout://PATH[:TAG] is supported yet`);
+  }
+  const rest = spec.slice(prefix.length);
+  // PATH[:TAG] or PATH[@sha256:...]; a colon inside the path is rare enough to follow BuildKit's split.
+  const at = rest.lastIndexOf('@');
+  const colon = rest.lastIndexOf(':');
+  if (at > 0) return new OciLayoutSource({ path: resolve(rest.slice(0, at)), digest: rest.slice(at + 1) });
+  if (colon > 0 && !rest.slice(colon).includes('/')) return new OciLayoutSource({ path: resolve(rest.slice(0, colon)), tag: rest.slice(colon + 1) });
+  return new OciLayoutSource({ path: resolve(rest) });
+}
+
+/** NAME=VALUE pairs; for --build-arg a bare NAME takes the value from the environment, as docker does. */
+export function parseKeyValues(items: readonly string[], flag: string, fromEnv: boolean): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq > 0) out.set(item.slice(0, eq), item.slice(eq + 1));
+    else if (fromEnv && eq < 0 && item.length > 0) {
+      const v = process.env[item];
+      if (v !== undefined) out.set(item, v);
+    } else throw new TsbuildError('USAGE', `invalid ${flag} ${JSON.stringify(item)}: expected NAME=VALUE`);
+  }
+  return out;
+}
+
+function envEpoch(): number | undefined {
+  const raw = process.env['SOURCE_DATE_EPOCH'];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new TsbuildError('USAGE', `SOURCE_DATE_EPOCH=${raw} is not a non-negative integer`);
+  return n;
+}

@@ -1,0 +1,10 @@
+/** oclif's explicit command table (package.json oclif.commands). */
+import { BuildCommand } from './buildCommand.js';
+import { ImagesCommand } from './imagesCommand.js';
+import { PushCommand } from './pushCommand.js';
+
+export const commands = {
+  build: BuildCommand,
+  images: ImagesCommand,
+  push: PushCommand,
+};

@@ -1,0 +1,39 @@
+/** Turns any failure into the one message a user reads. Only the CLI formats errors. */
+import { Errors } from '@oclif/core';
+import { DockerfileError } from '../dockerfile/dockerfileError.js';
+import { TsbuildError } from '../errors.js';
+
+export interface FormattedError {
+  text: string;
+  exitCode: number;
+}
+
+export function formatError(err: unknown, opts: { debug: boolean }): FormattedError {
+  const lines: string[] = [];
+  let exitCode = 1;
+  if (err instanceof DockerfileError) {
+    lines.push(`error: ${err.message}`);
+    if (err.line) lines.push(`  ${String(err.range.start.line).padStart(4)} | ${err.line.split('\n')[0]}`);
+    if (err.hint) lines.push(`hint: ${err.hint}`);
+  } else if (err instanceof TsbuildError) {
+    lines.push(`error: ${err.message}`);
+    if (err.hint) lines.push(`hint: ${err.hint}`);
+    if (err.code === 'USAGE') exitCode = 2;
+  } else if (err instanceof Errors.CLIError) {
+    // oclif's parse errors (unknown flag, missing argument): a usage error.
+    lines.push(`error: ${err.message.split('\n')[0]}`);
+    lines.push('hint: see tsbuild --help');
+    exitCode = 2;
+  } else if (err instanceof Error && err.name === 'AbortError') {
+    lines.push('error: interrupted');
+    exitCode = 130;
+  } else {
+    // An unexpected failure is a bug: say so, and keep the stack for the report.
+    const e = err instanceof Error ? err : new Error(String(err));
+    lines.push(`error: internal error: ${e.message}`);
+    lines.push('hint: this is a bug in tsbuild; please report it with the output of TSBUILD_DEBUG=1');
+    if (!opts.debug && e.stack) lines.push(e.stack.split('\n').slice(1, 4).join('\n'));
+  }
+  if (opts.debug && err instanceof Error && err.stack) lines.push(err.stack);
+  return { text: `${lines.join('\n')}\n`, exitCode };
+}

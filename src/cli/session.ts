@@ -1,0 +1,26 @@
+/**
+ * The effects a command needs, wired once: the store, the registry client, the sandbox. The
+ * commands stay thin and the build core receives everything injected.
+ */
+import { readFile } from 'node:fs/promises';
+import { openStore, defaultStoreRoot, type Store } from '../store/storeRoot.js';
+import { RegistryClient } from '../transport/registryClient.js';
+import { fileCredentialLookup } from '../transport/registryAuth.js';
+
+/**
+ * Overlay keeps its metadata in `trusted.*` xattrs in the initial user namespace and in `user.*`
+ * ones (mount option userxattr) inside a user namespace. A full identity map means we are real root.
+ */
+export async function currentXattrFlavor(): Promise<'user' | 'trusted'> {
+  const map = (await readFile('/proc/self/uid_map', 'utf8')).trim().split(/\s+/);
+  return map[0] === '0' && map[1] === '0' && map[2] === '4294967295' ? 'trusted' : 'user';
+}
+
+export async function openSessionStore(rootFlag: string | undefined): Promise<Store> {
+  const root = rootFlag ?? defaultStoreRoot(process.env);
+  return openStore(root, { xattrFlavor: await currentXattrFlavor() });
+}
+
+export function makeRegistryClient(insecure: readonly string[]): RegistryClient {
+  return new RegistryClient({ insecureRegistries: insecure, credentials: fileCredentialLookup() });
+}
