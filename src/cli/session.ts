@@ -12,6 +12,8 @@ import { fileCredentialLookup } from '../transport/registryAuth.js';
  * ones (mount option userxattr) inside a user namespace. A full identity map means we are real root.
  */
 export async function currentXattrFlavor(): Promise<'user' | 'trusted'> {
+  // A non-root user builds in a user namespace even when this command (images, push) runs outside it.
+  if (process.getuid?.() !== 0) return 'user';
   const map = (await readFile('/proc/self/uid_map', 'utf8')).trim().split(/\s+/);
   return map[0] === '0' && map[1] === '0' && map[2] === '4294967295' ? 'trusted' : 'user';
 }

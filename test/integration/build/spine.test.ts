@@ -173,6 +173,15 @@ describe('tsbuild build (the spine)', () => {
       });
       expect(res.code, res.stderr).toBe(0);
       await assertSpineImage(out);
+
+      // images and push run outside the namespace, on the same rootless store.
+      const asUser = { user, cwd: work, env: { TSBUILD_ROOT: join(work, 'store') } };
+      const images = await runTsbuild(['images'], asUser);
+      expect(images.code, images.stderr).toBe(0);
+      expect(images.stdout).toMatch(/app\s+1\s+[0-9a-f]{12}/);
+      const push = await runTsbuild(['push', 'app:1', `oci:${join(work, 'pushed')}:v1`], asUser);
+      expect(push.code, push.stderr).toBe(0);
+      expect(await layoutManifestDigest(join(work, 'pushed'))).toBe(await layoutManifestDigest(out));
     });
   });
 
