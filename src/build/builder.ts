@@ -16,7 +16,8 @@ import type { Snapshotter } from '../snapshot/snapshotter.js';
 import type { ContentStore } from '../store/contentStore.js';
 import type { ImageStore } from '../store/imageStore.js';
 import { assembleImage } from './assembleImage.js';
-import { finalizeConfig, inheritConfig, scratchConfig } from './imageConfig.js';
+import { finalizeConfig, inheritConfig, scratchConfig, withoutOnBuild } from './imageConfig.js';
+import { onbuildTriggers } from './onbuildTriggers.js';
 import type { ImageResolver } from './imageResolver.js';
 import type { ProgressSink, StepRef } from './progress.js';
 import type { StageState } from './stageState.js';
@@ -99,25 +100,33 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     const started = Date.now();
     deps.progress.emit({ type: 'step-start', step: fromStep, time: started });
     let state: StageState;
+    let triggers: Instruction[] = [];
     try {
       const base = await baseOf(stage, services, deps.resolver, req.platform, signal);
       state = { config: base ? inheritConfig(base.config) : scratchConfig(req.platform), layers: base?.layers ?? [], args: new Map(), cmdSet: false };
+      // Docker runs the base's ONBUILD triggers before the stage's own instructions; they are not inherited further.
+      triggers = onbuildTriggers(state.config.config?.OnBuild, describeBase(stage, graph.stages));
+      if (state.config.config?.OnBuild) state = { ...state, config: withoutOnBuild(state.config) };
     } catch (err) {
       deps.progress.emit({ type: 'step-end', step: fromStep, time: Date.now(), durationMs: Date.now() - started, cached: false, error: messageOf(err) });
       throw atInstruction(err, stage.ast.from, ast.file);
     }
     deps.progress.emit({ type: 'step-end', step: fromStep, time: Date.now(), durationMs: Date.now() - started, cached: false });
 
-    for (const [i, instr] of stage.ast.instructions.entries()) {
+    const steps = [
+      ...triggers.map((instr) => ({ instr, at: stage.ast.from as Instruction, name: `[${label} ONBUILD] ${instr.original}` })),
+      ...stage.ast.instructions.map((instr, i) => ({ instr, at: instr, name: stepName(i + 2, instr) })),
+    ];
+    for (const { instr, at, name } of steps) {
       signal.throwIfAborted();
-      const step: StepRef = { id: nextStepId++, name: stepName(i + 2, instr), stage: label };
+      const step: StepRef = { id: nextStepId++, name, stage: label };
       const t0 = Date.now();
       deps.progress.emit({ type: 'step-start', step, time: t0 });
       try {
         state = await handlerFor(instr).execute(instr, state, { services, stage, step, signal });
       } catch (err) {
         deps.progress.emit({ type: 'step-end', step, time: Date.now(), durationMs: Date.now() - t0, cached: false, error: messageOf(err) });
-        throw atInstruction(err, instr, ast.file);
+        throw atInstruction(err, at, ast.file);
       }
       deps.progress.emit({ type: 'step-end', step, time: Date.now(), durationMs: Date.now() - t0, cached: false });
     }

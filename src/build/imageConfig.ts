@@ -34,6 +34,12 @@ export function withContainerConfig(config: ImageConfig, patch: Partial<Containe
   return { ...config, config: { ...(config.config ?? {}), ...patch } };
 }
 
+export function withoutOnBuild(config: ImageConfig): ImageConfig {
+  const inner = { ...(config.config ?? {}) };
+  delete inner.OnBuild;
+  return { ...config, config: inner };
+}
+
 /** Env is an ordered KEY=VALUE list; setting a key replaces it in place, as Docker does. */
 export function envToMap(env: readonly string[] | undefined): Map<string, string> {
   const map = new Map<string, string>();

@@ -12,13 +12,6 @@ function isRemoteSource(src: string): boolean {
  */
 export function unsupportedReason(instr: Instruction): string | undefined {
   switch (instr.kind) {
-    case 'MAINTAINER':
-    case 'VOLUME':
-    case 'STOPSIGNAL':
-    case 'SHELL':
-    case 'HEALTHCHECK':
-    case 'ONBUILD':
-      return `${instr.kind} is not supported yet`;
     case 'RUN': {
       const f = instr.flags;
       if (f.mounts.length > 0) return 'RUN --mount is not supported yet';

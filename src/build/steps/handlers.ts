@@ -2,6 +2,7 @@
 import type { Instruction } from '../../dockerfile/instructions.js';
 import { TsbuildError } from '../../errors.js';
 import type { StepHandler, StepHandlers } from '../stepContext.js';
+import { healthcheckStep, maintainerStep, onbuildStep, shellStep, stopsignalStep, volumeStep } from './configSteps.js';
 import { copyStep } from './copyStep.js';
 import { argStep, cmdStep, entrypointStep, envStep, exposeStep, labelStep, userStep } from './metadataSteps.js';
 import { runStep } from './runStep.js';
@@ -29,12 +30,12 @@ export const stepHandlers: StepHandlers = {
   RUN: runStep,
   COPY: copyStep,
   ADD: copyStep,
-  MAINTAINER: notYet(),
-  VOLUME: notYet(),
-  STOPSIGNAL: notYet(),
-  SHELL: notYet(),
-  HEALTHCHECK: notYet(),
-  ONBUILD: notYet(),
+  MAINTAINER: maintainerStep,
+  VOLUME: volumeStep,
+  STOPSIGNAL: stopsignalStep,
+  SHELL: shellStep,
+  HEALTHCHECK: healthcheckStep,
+  ONBUILD: onbuildStep,
 };
 
 export function handlerFor<I extends Instruction>(instr: I): StepHandler<I> {
