@@ -38,7 +38,7 @@ export async function withWritableRootfs(
 
 /** Runs `fn` on a read-only view of `layers` (a stage's or an image's filesystem). */
 export async function withReadonlyRootfs<T>(services: BuildServices, layers: readonly LayerRef[], fn: (root: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(services.tmpDir, 'view-'));
+  const dir = await mkdtemp(join(services.tmpDir, `view-${process.pid}-`));
   const target = join(dir, 'root');
   const empty = join(dir, 'empty');
   await mkdir(target);

@@ -5,7 +5,7 @@
 import { Errors, run } from '@oclif/core';
 import { formatError } from './formatError.js';
 
-export const COMMAND_IDS = ['build', 'images', 'push'] as const;
+export const COMMAND_IDS = ['build', 'fsck', 'images', 'push'] as const;
 const PASS_THROUGH = new Set(['--help', '-h', '--version', 'help']);
 
 /** `tsbuild -t app:1 .` means `tsbuild build -t app:1 .`, as with buildah bud / docker build. */

@@ -7,6 +7,7 @@ import { extractLayer } from '../layer/extractLayer.js';
 import type { XattrFlavor } from '../layer/layerTar.js';
 import type { ContentStore } from '../store/contentStore.js';
 import { digestHex } from '../store/digest.js';
+import { testPausePoint } from '../util/testPause.js';
 
 export interface ActiveSnapshot {
   id: string;
@@ -84,7 +85,8 @@ export class Snapshotter {
     if (await this.hasLayer(diffID)) return;
     const final = this.layerDir(diffID);
     await mkdir(this.tmpDir, { recursive: true });
-    const work = await mkdtemp(join(this.tmpDir, `layer-${digestHex(diffID).slice(0, 12)}-`));
+    // The maker's pid in every tmp/ name lets `tsbuild fsck --repair` tell a dead build's leftovers from a live one's.
+    const work = await mkdtemp(join(this.tmpDir, `layer-${process.pid}-${digestHex(diffID).slice(0, 12)}-`));
     try {
       const fs = join(work, 'fs');
       await mkdir(fs);
@@ -115,7 +117,7 @@ export class Snapshotter {
       lowerdirs.push(this.layerDir(diffID));
     }
     const id = randomBytes(8).toString('hex');
-    const dir = join(this.tmpDir, `snap-${id}`);
+    const dir = join(this.tmpDir, `snap-${process.pid}-${id}`);
     const snap: ActiveSnapshot = {
       id,
       dir,
@@ -137,6 +139,7 @@ export class Snapshotter {
    */
   async commit(active: ActiveSnapshot, opts: { sourceDateEpoch?: number; signal?: AbortSignal } = {}): Promise<LayerInfo> {
     const info = await commitLayer(active.upperdir, this.content, { xattrFlavor: this.xattrFlavor, ...opts });
+    await testPausePoint('layer-commit');
     try {
       await this.install(active.upperdir, this.layerDir(info.diffID));
     } finally {
@@ -155,13 +158,19 @@ export class Snapshotter {
 
   /** Renames `from` to `final` unless another process (or an earlier build) got there first. */
   private async install(from: string, final: string): Promise<void> {
-    await mkdir(dirname(final), { recursive: true });
-    try {
-      await rename(from, final);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // ENOTEMPTY/EEXIST: the layer is already there, complete (it too appeared by rename).
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    for (let attempt = 0; ; attempt++) {
+      await mkdir(dirname(final), { recursive: true });
+      await testPausePoint('layer-install');
+      try {
+        await rename(from, final);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // ENOTEMPTY/EEXIST: the layer is already there, complete (it too appeared by rename).
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') return;
+        // ENOENT: `fsck --repair` removed the still-empty parent as a crash's leftover; make it again.
+        if (code !== 'ENOENT' || attempt >= 2) throw err;
+      }
     }
   }
 }

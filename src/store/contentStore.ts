@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TsbuildError, wrapError } from '../errors.js';
+import { testPausePoint } from '../util/testPause.js';
 import { digestFromHex, digestHex } from './digest.js';
 
 export interface BlobExpectation {
@@ -265,6 +266,7 @@ export class BlobWriter extends Writable {
           hint: 'the source is corrupt or was truncated',
         });
       }
+      await testPausePoint('blob-install');
       await this.store.install(this.tmpPath, digest);
       return { digest, size };
     } catch (err) {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { withLockFile } from '../util/lockFile.js';
+import { testPausePoint } from '../util/testPause.js';
 import { isDigest } from './digest.js';
 
 /**
@@ -79,6 +80,7 @@ export class ImageStore {
       async () => {
         const file = await this.load();
         change(file.images);
+        await testPausePoint('tag-update');
         const sorted: Record<string, StoredDescriptor> = {};
         for (const key of Object.keys(file.images).sort()) sorted[key] = file.images[key]!;
         await writeFileAtomic(this.path, `${JSON.stringify({ version: 1, images: sorted }, null, 2)}\n`, signal);

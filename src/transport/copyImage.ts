@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import { TsbuildError } from '../errors.js';
 import { hostPlatform } from '../image/platform.js';
 import type { Descriptor, ImageManifest, Platform } from '../image/types.js';
+import { testPausePoint } from '../util/testPause.js';
 import { resolveImage } from './resolveImage.js';
 import type { ImageDestination, ImageSource } from './types.js';
 
@@ -52,6 +53,7 @@ export async function copyImage(source: ImageSource, dest: ImageDestination, opt
             }
             onProgress?.({ kind: 'blob', descriptor: desc, status: 'copying' });
             await dest.putBlob(desc, () => source.getBlob(desc, inner), inner);
+            await testPausePoint('push-blob');
             onProgress?.({ kind: 'blob', descriptor: desc, status: 'done' });
           } catch (err) {
             stop.abort(err);
@@ -62,6 +64,7 @@ export async function copyImage(source: ImageSource, dest: ImageDestination, opt
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw stop.signal.aborted && !signal?.aborted ? stop.signal.reason : failed.reason;
+    await testPausePoint('push-manifest');
     await dest.putManifest(manifestBlob, signal);
     await dest.commit(signal);
     onProgress?.({ kind: 'manifest', digest: manifestBlob.digest, status: 'done' });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { testPausePoint } from './testPause.js';
 
 /**
  * Writes `data` to `path` so readers see either the old file or the whole new one: exclusive
@@ -18,6 +19,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, s
       await fh.close();
     }
     signal?.throwIfAborted();
+    await testPausePoint('atomic-rename');
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
