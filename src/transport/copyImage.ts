@@ -52,7 +52,7 @@ export async function copyImage(source: ImageSource, dest: ImageDestination, opt
               return;
             }
             onProgress?.({ kind: 'blob', descriptor: desc, status: 'copying' });
-            await dest.putBlob(desc, () => source.getBlob(desc, inner), inner);
+            await dest.putBlob(desc, () => source.getBlob(desc, inner), inner, source.blobOrigin ? { origin: source.blobOrigin } : {});
             await testPausePoint('push-blob');
             onProgress?.({ kind: 'blob', descriptor: desc, status: 'done' });
           } catch (err) {

@@ -3,14 +3,19 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import fetch, { type RequestInit, type Response } from 'node-fetch';
+import fetch, { type RequestInit } from 'node-fetch';
 import { TsbuildError } from '../errors.js';
 import { manifestAcceptTypes } from '../image/mediaTypes.js';
 import { registryApiHost } from '../image/reference.js';
 import type { Descriptor } from '../image/types.js';
+import { uploadBlob, type UploadOptions } from './blobUpload.js';
 import { assertSha256Digest, readAll, verifyingStream } from './digestStream.js';
+import { IdleWatchdog } from './idleWatchdog.js';
 import { MAX_MANIFEST_BYTES, manifestBlobOf, manifestMediaType } from './manifestBlob.js';
 import { RegistryAuth, fileCredentialLookup, parseWwwAuthenticate, redact, type CredentialLookup } from './registryAuth.js';
+import { authError, imageName, registryErrorMessage, TransientRegistryError, type Op } from './registryErrors.js';
+import { defaultRetryPolicy, isRetryableStatus, nextDelay, parseRetryAfter, type RetryPolicy } from './retryPolicy.js';
+import { tlsAgentOptions, type TlsFiles } from './tlsConfig.js';
 import type { ManifestBlob } from './types.js';
 
 /** A repository on a registry; an ImageReference is one. */
@@ -23,18 +28,28 @@ export interface RegistryClientOptions {
   /** host[:port] entries allowed over plain http or unverified TLS. */
   insecureRegistries?: readonly string[];
   credentials?: CredentialLookup;
-  /** Extra attempts after a 5xx, 429 or reset connection; small on purpose. */
+  /** Extra attempts after a 5xx, 429, reset or stalled connection (kept for callers of 0.1). */
   retries?: number;
+  /** The first backoff delay (kept for callers of 0.1; see `retry`). */
   retryDelayMs?: number;
+  retry?: Partial<RetryPolicy>;
+  /** A request with no progress (headers, upload or body bytes) for this long is retried. */
+  idleTimeoutMs?: number;
+  /** Blobs larger than this are uploaded in chunks (PATCH), resumable; default 64 MiB. */
+  chunkedUploadThreshold?: number;
+  /** Bytes per PATCH; default 16 MiB. */
+  chunkSize?: number;
+  /** Extra CA / client certificate directories, searched before /etc/containers/certs.d and /etc/docker/certs.d. */
+  certDirs?: readonly string[];
+  /** Pull endpoints tried, in order, before Docker Hub for docker.io images (host[:port]). */
+  mirrors?: readonly string[];
   userAgent?: string;
 }
 
-type Op = 'pull' | 'push';
-
-interface RequestSpec {
-  method: 'GET' | 'HEAD' | 'POST' | 'PUT';
+export interface RequestSpec {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   repo: RepositoryRef;
-  /** A path under /v2/, or an absolute URL (upload locations). */
+  /** A path under /v2/<repo>/, or an absolute URL (upload locations). */
   path: string;
   op: Op;
   /** The image or blob named in error messages. */
@@ -42,12 +57,27 @@ interface RequestSpec {
   headers?: Record<string, string>;
   /** Opened per attempt, so a 401 or a retry can send the body again. */
   body?: () => Promise<NodeJS.ReadableStream | Buffer>;
+  /** false: one attempt, the caller retries at a higher level (uploads do). */
   retry?: boolean;
   signal?: AbortSignal | undefined;
+  /** Registry host to talk to instead of the repository's own (a mirror). */
+  endpoint?: string;
 }
 
-const retryableCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-const unreachableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EAI_AGAIN']);
+/** What a request returns: the status, headers and a body that must be read or discarded. */
+export interface RegistryResponse {
+  status: number;
+  url: string;
+  headers: { get(name: string): string | null };
+  body: Readable;
+  text(): Promise<string>;
+  discard(): Promise<void>;
+  /** True when the body failed because the connection stalled (the idle timeout fired). */
+  stalled(): boolean;
+}
+
+const retryableCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'ETIMEDOUT']);
+const unreachableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const tlsFallbackCodes = new Set(['EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ECONNRESET']);
 
 /** Loopback registries speak plain http, as docker allows without configuration. */
@@ -63,7 +93,7 @@ function hostWithDefaultPort(u: URL): string {
   return `${u.hostname}:${u.port || (u.protocol === 'http:' ? '80' : '443')}`;
 }
 
-function errorCode(err: unknown): string | undefined {
+export function errorCode(err: unknown): string | undefined {
   const e = err as { code?: unknown; errno?: unknown; cause?: { code?: unknown } } | null;
   if (typeof e?.code === 'string') return e.code;
   if (typeof e?.errno === 'string') return e.errno;
@@ -71,26 +101,48 @@ function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** Whether another attempt may succeed: a transient HTTP status, a reset, a stall. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof TransientRegistryError) return true;
+  if (err instanceof TsbuildError) return false;
+  return retryableCodes.has(errorCode(err) ?? '');
+}
+
 /**
  * Docker Registry HTTP API v2 / OCI distribution client: manifests and blobs, verified as they
- * arrive, monolithic uploads, token auth. Holds keep-alive agents; call `close()` when done.
+ * arrive; uploads with HEAD-first, cross-repository mount, monolithic or chunked and resumable
+ * PUT/PATCH (blobUpload.ts); token auth; retries with backoff and jitter honouring Retry-After.
+ * Holds keep-alive agents; call `close()` when done.
  */
 export class RegistryClient {
   readonly #insecure: ReadonlySet<string>;
   readonly #auth: RegistryAuth;
-  readonly #retries: number;
-  readonly #retryDelayMs: number;
+  readonly policy: RetryPolicy;
+  readonly #idleMs: number;
+  readonly #upload: Pick<UploadOptions, 'chunkSize' | 'threshold'>;
+  readonly #certDirs: readonly string[];
+  readonly #mirrors: readonly string[];
   readonly #userAgent: string;
   readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 8 });
   readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
   readonly #httpsInsecure = new HttpsAgent({ keepAlive: true, maxSockets: 8, rejectUnauthorized: false });
+  /** Agents with a host's own CA or client certificate (certs.d), made once per host. */
+  readonly #tlsAgents = new Map<string, Promise<HttpsAgent | undefined>>();
   /** Insecure hosts found to speak plain http after a TLS attempt failed. */
   readonly #plainHttp = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.#insecure = new Set(options.insecureRegistries ?? []);
-    this.#retries = options.retries ?? 2;
-    this.#retryDelayMs = options.retryDelayMs ?? 300;
+    this.policy = {
+      ...defaultRetryPolicy,
+      ...(options.retries !== undefined ? { maxAttempts: options.retries + 1 } : {}),
+      ...(options.retryDelayMs !== undefined ? { baseDelayMs: options.retryDelayMs } : {}),
+      ...options.retry,
+    };
+    this.#idleMs = options.idleTimeoutMs ?? 60_000;
+    this.#upload = { threshold: options.chunkedUploadThreshold ?? 64 << 20, chunkSize: options.chunkSize ?? 16 << 20 };
+    this.#certDirs = options.certDirs ?? [];
+    this.#mirrors = options.mirrors ?? [];
     this.#userAgent = options.userAgent ?? 'tsbuild/0.1';
     this.#auth = new RegistryAuth({
       lookup: options.credentials ?? fileCredentialLookup(),
@@ -102,6 +154,7 @@ export class RegistryClient {
     this.#http.destroy();
     this.#https.destroy();
     this.#httpsInsecure.destroy();
+    for (const agent of this.#tlsAgents.values()) (await agent.catch(() => undefined))?.destroy();
   }
 
   /** Fetches a manifest by tag or digest; the bytes are checked against the digest we know. */
@@ -109,12 +162,11 @@ export class RegistryClient {
     const what = imageName(repo, reference);
     const byDigest = reference.includes(':');
     if (byDigest) assertSha256Digest(reference, what);
-    const res = await this.#request({
+    const res = await this.#pullRequest({
       method: 'GET', repo, path: `manifests/${reference}`, op: 'pull', what, signal,
       headers: { Accept: manifestAcceptTypes.join(', ') },
     });
-    await this.#expectOk(res, 'pull', what, repo);
-    const bytes = await readAll(res.body ?? emptyStream(), MAX_MANIFEST_BYTES, `manifest of ${what}`);
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, `manifest of ${what}`);
     const m = manifestBlobOf(bytes, manifestMediaType(bytes, res.headers.get('content-type')));
     const expected = byDigest ? reference : res.headers.get('docker-content-digest') ?? undefined;
     if (expected !== undefined && expected.startsWith('sha256:') && expected !== m.digest) {
@@ -128,12 +180,16 @@ export class RegistryClient {
   /** The manifest's descriptor without its body, or undefined when the registry has none. */
   async headManifest(repo: RepositoryRef, reference: string, signal?: AbortSignal): Promise<Descriptor | undefined> {
     const what = imageName(repo, reference);
-    const res = await this.#request({
+    const res = await this.request({
       method: 'HEAD', repo, path: `manifests/${reference}`, op: 'pull', what, signal,
       headers: { Accept: manifestAcceptTypes.join(', ') },
     });
-    if (res.status === 404) return undefined;
-    await this.#expectOk(res, 'pull', what, repo);
+    if (res.status === 404) {
+      await res.discard();
+      return undefined;
+    }
+    await this.expectOk(res, 'pull', what, repo);
+    await res.discard();
     const digest = res.headers.get('docker-content-digest');
     if (!digest) return undefined;
     return {
@@ -143,15 +199,48 @@ export class RegistryClient {
     };
   }
 
-  /** Streams a blob, following redirects; the stream fails with DIGEST_MISMATCH if the bytes are wrong. */
+  /**
+   * Streams a blob, following redirects; a connection that breaks or stalls mid-blob is resumed
+   * with a Range request where it stopped. The stream fails with DIGEST_MISMATCH if the bytes
+   * are wrong.
+   */
   async getBlob(repo: RepositoryRef, desc: Descriptor, signal?: AbortSignal): Promise<NodeJS.ReadableStream> {
     assertSha256Digest(desc.digest, `blob of ${repo.registry}/${repo.repository}`);
     const what = `blob ${desc.digest} of ${repo.registry}/${repo.repository}`;
-    const res = await this.#request({ method: 'GET', repo, path: `blobs/${desc.digest}`, op: 'pull', what, signal });
-    await this.#expectOk(res, 'pull', what, repo);
+    const spec: RequestSpec = { method: 'GET', repo, path: `blobs/${desc.digest}`, op: 'pull', what, signal };
+    const first = await this.#pullRequest(spec);
     const verifier = verifyingStream({ digest: desc.digest, size: desc.size }, what);
-    const body = res.body ?? emptyStream();
-    pipeline(body, verifier, () => {
+    const resumable = async function* (this: RegistryClient): AsyncGenerator<Buffer> {
+      let res = first;
+      let offset = 0;
+      for (let failures = 0; ; ) {
+        // A server that ignores Range answers 200 with the whole blob: skip what we have.
+        let skip = res.status === 206 ? 0 : offset;
+        try {
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            let c = chunk;
+            if (skip > 0) {
+              if (c.length <= skip) {
+                skip -= c.length;
+                continue;
+              }
+              c = c.subarray(skip);
+              skip = 0;
+            }
+            offset += c.length;
+            yield c;
+          }
+          return;
+        } catch (err) {
+          failures++;
+          const mapped = this.#networkError(err, spec, res.url, res.stalled());
+          if (signal?.aborted || !isTransient(mapped) || failures >= this.policy.maxAttempts) throw mapped;
+          await sleep(nextDelay(this.policy, failures, undefined), undefined, signal ? { signal } : {});
+          res = await this.#pullRequest({ ...spec, headers: { Range: `bytes=${offset}-` } }, [200, 206]);
+        }
+      }
+    };
+    pipeline(Readable.from(resumable.call(this)), verifier, () => {
       // Errors reach the consumer through `verifier`; nothing else to do here.
     });
     return verifier;
@@ -160,53 +249,69 @@ export class RegistryClient {
   async hasBlob(repo: RepositoryRef, digest: string, signal?: AbortSignal): Promise<boolean> {
     assertSha256Digest(digest, `blob of ${repo.registry}/${repo.repository}`);
     const what = `blob ${digest} of ${repo.registry}/${repo.repository}`;
-    const res = await this.#request({ method: 'HEAD', repo, path: `blobs/${digest}`, op: 'push', what, signal });
+    const res = await this.request({ method: 'HEAD', repo, path: `blobs/${digest}`, op: 'push', what, signal });
+    await res.discard();
     if (res.status === 404) return false;
-    await this.#expectOk(res, 'push', what, repo);
+    await this.expectOk(res, 'push', what, repo);
     return true;
   }
 
-  /** POST an upload session, then one monolithic PUT with the stream as body; retried as a whole. */
-  async putBlob(
+  /**
+   * Uploads a blob: mounted from `mountFrom` when the registry has it there, else one PUT, or
+   * PATCH chunks for blobs above the chunked threshold, resumed after a broken connection.
+   */
+  putBlob(
     repo: RepositoryRef,
     desc: Descriptor,
     open: () => Promise<NodeJS.ReadableStream>,
     signal?: AbortSignal,
+    options: { mountFrom?: RepositoryRef } = {},
   ): Promise<void> {
     assertSha256Digest(desc.digest, `blob for ${repo.registry}/${repo.repository}`);
-    const what = `blob ${desc.digest} to ${repo.registry}/${repo.repository}`;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const start = await this.#request({ method: 'POST', repo, path: 'blobs/uploads/', op: 'push', what, signal, retry: false,
-          headers: { 'Content-Length': '0' } });
-        await this.#expectOk(start, 'push', what, repo, [202]);
-        const location = start.headers.get('location');
-        if (!location) throw new TsbuildError('REGISTRY_HTTP', `pushing ${what}: the registry gave no upload location`);
-        const url = new URL(location, start.url);
-        url.searchParams.append('digest', desc.digest);
-        const put = await this.#request({
-          method: 'PUT', repo, path: url.toString(), op: 'push', what, signal, retry: false, body: open,
-          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(desc.size) },
-        });
-        await this.#expectOk(put, 'push', what, repo, [201, 204]);
-        await put.text();
-        return;
-      } catch (err) {
-        if (attempt >= this.#retries || !isRetryable(err)) throw err;
-        await sleep(this.#retryDelayMs * 4 ** attempt, undefined, signal ? { signal } : {});
-      }
-    }
+    return uploadBlob(this, repo, desc, open, { ...this.#upload, ...options, ...(signal ? { signal } : {}) });
   }
 
   async putManifest(repo: RepositoryRef, reference: string, m: ManifestBlob, signal?: AbortSignal): Promise<void> {
     const what = imageName(repo, reference);
-    const res = await this.#request({
+    const res = await this.request({
       method: 'PUT', repo, path: `manifests/${reference}`, op: 'push', what, signal,
       headers: { 'Content-Type': m.mediaType, 'Content-Length': String(m.bytes.length) },
       body: async () => m.bytes,
     });
-    await this.#expectOk(res, 'push', what, repo, [200, 201, 202]);
-    await res.text();
+    await this.expectOk(res, 'push', what, repo, [200, 201, 202]);
+    await res.discard();
+  }
+
+  /** Deletes a manifest by digest (registries refuse tags here). */
+  async deleteManifest(repo: RepositoryRef, digest: string, signal?: AbortSignal): Promise<void> {
+    const what = imageName(repo, digest);
+    const res = await this.request({ method: 'DELETE', repo, path: `manifests/${digest}`, op: 'push', what, signal });
+    await this.expectOk(res, 'push', what, repo, [200, 202]);
+    await res.discard();
+  }
+
+  /** The base URL of a registry's API: http for loopback and insecure hosts that lack TLS. */
+  baseUrl(registry: string): string {
+    const host = registryApiHost(registry);
+    const plain = isLoopbackHost(host) || this.#plainHttp.has(host);
+    return `${plain ? 'http' : 'https'}://${host}/v2/`;
+  }
+
+  /** A pull request that goes to each mirror first (docker.io only), then the registry itself. */
+  async #pullRequest(spec: RequestSpec, ok: readonly number[] = [200]): Promise<RegistryResponse> {
+    const mirrors = registryApiHost(spec.repo.registry) === registryApiHost('docker.io') ? this.#mirrors : [];
+    for (const mirror of mirrors) {
+      try {
+        const res = await this.request({ ...spec, endpoint: mirror });
+        if (ok.includes(res.status)) return res;
+        await res.discard(); // the mirror lacks it: fall through to the next
+      } catch (err) {
+        if (spec.signal?.aborted) throw err;
+      }
+    }
+    const res = await this.request(spec);
+    await this.expectOk(res, spec.op, spec.what, spec.repo, ok);
+    return res;
   }
 
   readonly #agentFor = (url: URL): HttpAgent | HttpsAgent => {
@@ -214,42 +319,77 @@ export class RegistryClient {
     return this.#insecure.has(url.host) ? this.#httpsInsecure : this.#https;
   };
 
-  #baseUrl(registry: string): string {
-    const host = registryApiHost(registry);
-    const plain = isLoopbackHost(host) || this.#plainHttp.has(host);
-    return `${plain ? 'http' : 'https'}://${host}/v2/`;
+  async #agentForHost(host: string): Promise<(url: URL) => HttpAgent | HttpsAgent> {
+    if (this.#insecure.has(host)) return this.#agentFor;
+    let p = this.#tlsAgents.get(host);
+    if (!p) {
+      p = tlsAgentOptions(host, this.#certDirs).then((files: TlsFiles | undefined) =>
+        files ? new HttpsAgent({ keepAlive: true, maxSockets: 8, ...files }) : undefined);
+      this.#tlsAgents.set(host, p);
+    }
+    const agent = await p;
+    return agent ? (url) => (url.protocol === 'http:' ? this.#http : agent) : this.#agentFor;
   }
 
-  async #request(spec: RequestSpec): Promise<Response> {
+  /**
+   * One logical request: auth challenge answered once, transient failures (429, 5xx, resets,
+   * stalls) retried with backoff and jitter up to the policy's attempts, honouring Retry-After.
+   * @internal for blobUpload.ts
+   */
+  async request(spec: RequestSpec): Promise<RegistryResponse> {
     const scope = `repository:${spec.repo.repository}:${spec.op === 'push' ? 'pull,push' : 'pull'}`;
-    const host = registryApiHost(spec.repo.registry);
+    const host = spec.endpoint ?? registryApiHost(spec.repo.registry);
+    const agent = await this.#agentForHost(host);
     let authorized = false;
-    for (let attempt = 0; ; attempt++) {
-      const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.#baseUrl(spec.repo.registry)}${spec.repo.repository}/${spec.path}`;
+    for (let attempt = 1; ; attempt++) {
+      const url = /^https?:\/\//.test(spec.path) ? spec.path : `${this.baseUrl(host)}${spec.repo.repository}/${spec.path}`;
       const headers: Record<string, string> = { 'User-Agent': this.#userAgent, ...spec.headers };
       const auth = this.#auth.cached(host, scope);
       if (auth) headers['Authorization'] = auth;
-      const init: RequestInit = { method: spec.method, headers, agent: this.#agentFor, redirect: 'follow' };
-      const body = spec.body ? await spec.body() : undefined;
+      const watchdog = new IdleWatchdog(this.#idleMs);
+      const signal = spec.signal ? AbortSignal.any([spec.signal, watchdog.signal]) : watchdog.signal;
+      const init: RequestInit = { method: spec.method, headers, agent, redirect: 'follow', signal: signal as RequestInit['signal'] };
+      const raw = spec.body ? await spec.body() : undefined;
+      const body = raw === undefined || Buffer.isBuffer(raw) ? raw : watchdog.watch(raw);
       if (body !== undefined) init.body = body as RequestInit['body'];
       // A stream the server did not read (a 401 or 5xx before the body) must not stay open.
       const discardBody = (): void => {
-        if (body !== undefined && !Buffer.isBuffer(body)) (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
+        if (raw !== undefined && !Buffer.isBuffer(raw)) (raw as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
       };
-      if (spec.signal) init.signal = spec.signal as RequestInit['signal'];
-      let res: Response;
+      let res: RegistryResponse;
       try {
-        res = await fetch(url, init);
+        const r = await fetch(url, init);
+        const responseBody = watchdog.watch(r.body ?? Readable.from([]));
+        responseBody.on('close', () => watchdog.stop());
+        if (spec.method === 'HEAD') watchdog.stop();
+        res = {
+          status: r.status,
+          url: r.url,
+          headers: r.headers,
+          body: responseBody,
+          text: async () => (await readAll(responseBody, 4 << 20, `response from ${host}`)).toString('utf8'),
+          stalled: () => watchdog.fired && !spec.signal?.aborted,
+          discard: async () => {
+            responseBody.resume();
+            await new Promise<void>((done) => {
+              if (responseBody.readableEnded || responseBody.destroyed) done();
+              else responseBody.once('close', () => done()).once('end', () => done());
+            });
+          },
+        };
       } catch (err) {
+        watchdog.stop();
         discardBody();
         const code = errorCode(err);
         if (this.#insecure.has(host) && url.startsWith('https:') && code && tlsFallbackCodes.has(code) && !this.#plainHttp.has(host)) {
           this.#plainHttp.add(host); // an insecure registry without TLS: retry over http, as docker does
+          attempt--;
           continue;
         }
-        const mapped = this.#networkError(err, spec, url);
-        if (spec.retry !== false && attempt < this.#retries && isRetryable(mapped)) {
-          await sleep(this.#retryDelayMs * 4 ** attempt, undefined, spec.signal ? { signal: spec.signal } : {});
+        const mapped = this.#networkError(err, spec, url, watchdog.fired && !spec.signal?.aborted);
+        if (spec.retry !== false && attempt < this.policy.maxAttempts && isTransient(mapped)) {
+          await sleep(nextDelay(this.policy, attempt, undefined), undefined, spec.signal ? { signal: spec.signal } : {});
           continue;
         }
         throw mapped;
@@ -257,37 +397,45 @@ export class RegistryClient {
       if (res.status === 401 && !authorized) {
         discardBody();
         const challenges = parseWwwAuthenticate(res.headers.get('www-authenticate') ?? '');
-        await drain(res);
+        await res.discard();
         const header = await this.#auth.authorize(host, challenges, scope, spec.signal);
         if (header) {
           authorized = true;
+          attempt--;
           continue;
         }
         throw authError(spec.op, spec.what, spec.repo.registry);
       }
-      if ((res.status >= 500 || res.status === 429) && spec.retry !== false && attempt < this.#retries) {
+      if (isRetryableStatus(res.status) && spec.retry !== false && attempt < this.policy.maxAttempts) {
         discardBody();
-        await drain(res);
-        await sleep(this.#retryDelayMs * 4 ** attempt, undefined, spec.signal ? { signal: spec.signal } : {});
+        await res.discard();
+        const wait = nextDelay(this.policy, attempt, parseRetryAfter(res.headers.get('retry-after')));
+        await sleep(wait, undefined, spec.signal ? { signal: spec.signal } : {});
         continue;
       }
       return res;
     }
   }
 
-  #networkError(err: unknown, spec: RequestSpec, url: string): TsbuildError {
+  #networkError(err: unknown, spec: RequestSpec, url: string, stalled = false): TsbuildError {
     if (err instanceof TsbuildError) return err;
     const doing = `${spec.op === 'push' ? 'pushing' : 'pulling'} ${spec.what}`;
-    if ((err as { name?: string } | null)?.name === 'AbortError' || spec.signal?.aborted) {
-      return new TsbuildError('ABORTED', `${doing}: aborted`, { cause: err });
-    }
-    const code = errorCode(err);
     let hostPort = spec.repo.registry;
     try {
       hostPort = hostWithDefaultPort(new URL(url));
     } catch {
       // keep the registry name
     }
+    if (stalled || /no data for \d+ ms/.test(String((err as { message?: unknown } | null)?.message ?? ''))) {
+      return new TransientRegistryError(`${doing}: registry ${hostPort} stopped responding (no data for ${Math.round(this.#idleMs / 1000)} s)`, {
+        cause: err,
+        hint: 'the connection stalled; check the network, or retry',
+      });
+    }
+    if ((err as { name?: string } | null)?.name === 'AbortError' || spec.signal?.aborted) {
+      return new TsbuildError('ABORTED', `${doing}: aborted`, { cause: err });
+    }
+    const code = errorCode(err);
     if (code && unreachableCodes.has(code)) {
       return new TsbuildError('REGISTRY_UNREACHABLE', `${doing}: cannot connect to registry ${hostPort} (${code})`, {
         cause: err,
@@ -295,58 +443,24 @@ export class RegistryClient {
       });
     }
     const detail = redact(err instanceof Error ? err.message : String(err));
+    if (code && retryableCodes.has(code)) return new TransientRegistryError(`${doing}: connection to ${hostPort} failed: ${detail}`, { cause: err });
     return new TsbuildError('REGISTRY_HTTP', `${doing}: ${detail}`, { cause: err });
   }
 
-  async #expectOk(res: Response, op: Op, what: string, repo: RepositoryRef, ok: readonly number[] = [200]): Promise<void> {
+  /** Turns an unexpected status into a clear error (401/403 auth, 404 not found, others with the registry's message). */
+  async expectOk(res: RegistryResponse, op: Op, what: string, repo: RepositoryRef, ok: readonly number[] = [200]): Promise<void> {
     if (ok.includes(res.status)) return;
     const doing = `${op === 'push' ? 'pushing' : 'pulling'} ${what}`;
     const body = await res.text().catch(() => '');
-    if (res.status === 401 || res.status === 403) throw authError(op, what, repo.registry);
+    if (res.status === 401 || res.status === 403) throw authError(op, what, repo.registry, res.status);
     const message = registryErrorMessage(body);
     if (res.status === 404) {
       throw new TsbuildError('IMAGE_NOT_FOUND', `${doing} ${op === 'push' ? 'to' : 'from'} ${repo.registry}: not found${message ? ` (${message})` : ''}`, {
         hint: `check the image name and tag; the registry ${repo.registry} has no such ${what.startsWith('blob ') ? 'blob' : 'image'}`,
       });
     }
-    throw new TsbuildError('REGISTRY_HTTP', `${doing}: registry ${repo.registry} answered HTTP ${res.status}${message ? `: ${message}` : ''}`);
+    const text = `${doing}: registry ${repo.registry} answered HTTP ${res.status}${message ? `: ${message}` : ''}`;
+    if (isRetryableStatus(res.status)) throw new TransientRegistryError(text);
+    throw new TsbuildError('REGISTRY_HTTP', text);
   }
-}
-
-function imageName(repo: RepositoryRef, reference: string): string {
-  return `${repo.registry}/${repo.repository}${reference.includes(':') ? '@' : ':'}${reference}`;
-}
-
-function authError(op: Op, what: string, registry: string): TsbuildError {
-  return new TsbuildError('REGISTRY_AUTH', `${op === 'push' ? 'pushing' : 'pulling'} ${what} ${op === 'push' ? 'to' : 'from'} ${registry}: access denied`, {
-    hint: `log in with \`tsbuild login ${registry}\` or add credentials to ~/.docker/config.json ($DOCKER_CONFIG) or $REGISTRY_AUTH_FILE; also check that the repository exists`,
-  });
-}
-
-/** The registry's own explanation, `errors[0].message`, when the body is the spec's JSON. */
-function registryErrorMessage(body: string): string | undefined {
-  try {
-    const json = JSON.parse(body) as { errors?: Array<{ message?: unknown; code?: unknown }> };
-    const first = json.errors?.[0];
-    const msg = typeof first?.message === 'string' && first.message !== '' ? first.message : first?.code;
-    return typeof msg === 'string' ? redact(msg) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isRetryable(err: unknown): boolean {
-  if (err instanceof TsbuildError) {
-    if (err.code === 'REGISTRY_HTTP') return /HTTP (5\d\d|429)/.test(err.message) || retryableCodes.has(errorCode(err.cause) ?? '');
-    return false;
-  }
-  return retryableCodes.has(errorCode(err) ?? '');
-}
-
-async function drain(res: Response): Promise<void> {
-  await res.arrayBuffer().catch(() => undefined);
-}
-
-function emptyStream(): NodeJS.ReadableStream {
-  return Readable.from([]);
 }

@@ -3,7 +3,7 @@ import { isForeignLayerMediaType } from '../image/mediaTypes.js';
 import type { ImageReference } from '../image/reference.js';
 import type { Descriptor } from '../image/types.js';
 import type { RegistryClient } from './registryClient.js';
-import type { ImageDestination, ManifestBlob } from './types.js';
+import type { BlobHints, ImageDestination, ManifestBlob } from './types.js';
 
 /**
  * Pushes one image to a registry. Manifests other than the last are pushed by digest (they are
@@ -27,8 +27,8 @@ export class RegistryDestination implements ImageDestination {
     return this.#client.hasBlob(this.#ref, desc.digest, signal);
   }
 
-  putBlob(desc: Descriptor, open: () => Promise<NodeJS.ReadableStream>, signal?: AbortSignal): Promise<void> {
-    return this.#client.putBlob(this.#ref, desc, open, signal);
+  putBlob(desc: Descriptor, open: () => Promise<NodeJS.ReadableStream>, signal?: AbortSignal, hints: BlobHints = {}): Promise<void> {
+    return this.#client.putBlob(this.#ref, desc, open, signal, hints.origin ? { mountFrom: hints.origin } : {});
   }
 
   async putManifest(m: ManifestBlob, signal?: AbortSignal): Promise<void> {

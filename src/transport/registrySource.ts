@@ -6,6 +6,7 @@ import type { ImageSource, ManifestBlob } from './types.js';
 /** Reads one image from a registry. The client is shared and owned by the caller. */
 export class RegistrySource implements ImageSource {
   readonly reference: string;
+  readonly blobOrigin: ImageReference;
   readonly #client: RegistryClient;
   readonly #ref: ImageReference;
 
@@ -13,6 +14,7 @@ export class RegistrySource implements ImageSource {
     this.#client = client;
     this.#ref = ref;
     this.reference = ref.toString();
+    this.blobOrigin = ref;
   }
 
   getManifest(signal?: AbortSignal): Promise<ManifestBlob> {
