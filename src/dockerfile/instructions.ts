@@ -221,6 +221,8 @@ export interface StageAst {
 
 /** Something BuildKit accepts but lints; the CLI may show it. */
 export interface DockerfileWarning {
+  /** BuildKit's lint rule name, e.g. DuplicateStageName (for `# check=skip=`). */
+  rule?: string;
   range: SourceRange;
   message: string;
 }

@@ -38,6 +38,7 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): Dockerfi
         // BuildKit only lints this (DuplicateStageName); lookups then find the last such stage.
         if (earlier) {
           warnings.push({
+            rule: 'DuplicateStageName',
             range: instr.range,
             message: `duplicate stage name ${JSON.stringify(instr.stageName)} (first used at line ${earlier.start.line}); stage names should be unique`,
           });

@@ -1,6 +1,7 @@
 import { TsbuildError } from '../errors.js';
 import type { DockerfileAst, StageAst } from '../dockerfile/instructions.js';
 import { buildStageGraph, stageError } from './buildStageGraph.js';
+import { isProxyArg } from './platformArgs.js';
 import { pruneToTarget, topoOrder } from './topoOrder.js';
 
 /** Where a stage's root filesystem, or a COPY --from source, comes from. */
@@ -60,19 +61,7 @@ export interface ResolveOptions {
 }
 
 /** Build args BuildKit accepts without an ARG declaration (proxies, its own knobs). */
-const ALWAYS_ALLOWED = new Set([
-  'HTTP_PROXY',
-  'http_proxy',
-  'HTTPS_PROXY',
-  'https_proxy',
-  'FTP_PROXY',
-  'ftp_proxy',
-  'NO_PROXY',
-  'no_proxy',
-  'ALL_PROXY',
-  'all_proxy',
-  'SOURCE_DATE_EPOCH',
-]);
+const ALWAYS_ALLOWED = new Set(['SOURCE_DATE_EPOCH']);
 
 function findTarget(stages: readonly ResolvedStage[], target: string | undefined): ResolvedStage {
   if (target === undefined) return stages[stages.length - 1] as ResolvedStage;
@@ -106,7 +95,7 @@ export function resolveBuildGraph(ast: DockerfileAst, opts: ResolveOptions): Bui
     for (const instr of s.ast.instructions) if (instr.kind === 'ARG') for (const a of instr.args) declared.add(a.name);
   }
   const unusedBuildArgs = [...opts.buildArgs.keys()].filter(
-    (k) => !declared.has(k) && !ALWAYS_ALLOWED.has(k) && !k.startsWith('BUILDKIT_'),
+    (k) => !declared.has(k) && !ALWAYS_ALLOWED.has(k) && !isProxyArg(k) && !k.startsWith('BUILDKIT_'),
   );
   return { stages, target, unusedBuildArgs, globalArgs };
 }
