@@ -77,24 +77,31 @@ export async function extractLayer(
   }
   const hash = createHash('sha256');
   const writer = new TreeWriter(dest, opts.xattrFlavor);
-  const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
+  // pipeline() rejects as soon as gunzip fails, while the consumer may still be writing an
+  // entry; the caller then removes `dest`, so it must not return before the writes have stopped.
+  let consuming: Promise<void> | undefined;
+  const consume = (source: AsyncIterable<Buffer>): Promise<void> => {
     async function* hashed(): AsyncGenerator<Buffer> {
       for await (const chunk of source) {
         hash.update(chunk);
         yield chunk;
       }
     }
-    for await (const entry of readTar(hashed())) {
-      opts.signal?.throwIfAborted();
-      await writer.write(entry);
-    }
-    await writer.finish();
+    consuming = (async () => {
+      for await (const entry of readTar(hashed())) {
+        opts.signal?.throwIfAborted();
+        await writer.write(entry);
+      }
+      await writer.finish();
+    })();
+    return consuming;
   };
   const signalOpt = opts.signal ? { signal: opts.signal } : {};
   try {
     if (gzip) await pipeline(blob, createGunzip(), consume, signalOpt);
     else await pipeline(blob as Readable, consume, signalOpt);
   } catch (err) {
+    await consuming?.catch(() => undefined);
     if (err instanceof TsbuildError) throw err;
     if ((err as Error).name === 'AbortError') throw new TsbuildError('ABORTED', 'extracting layer: aborted', { cause: err });
     const code = (err as NodeJS.ErrnoException).code ?? '';
