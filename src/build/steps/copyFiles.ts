@@ -12,7 +12,9 @@ import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import * as tar from 'tar';
 import { TsbuildError } from '../../errors.js';
+import { PatternMatcher } from '../../context/patternMatcher.js';
 import { resolveInRoot } from '../../util/scopedPath.js';
+import { modeFor, type ChmodSpec } from './chmodSpec.js';
 import { expandSource, hasMagic } from './globSources.js';
 
 export interface Ownership {
@@ -29,9 +31,26 @@ export interface CopyRequest {
   /** Absolute path inside the image (WORKDIR already applied). */
   dest: string;
   owner?: Ownership;
-  chmod?: number;
+  chmod?: ChmodSpec;
+  /**
+   * COPY --exclude patterns (moby/patternmatcher): matched against each path relative to the
+   * source being copied, and against a wildcard match's own name, so `--exclude=*.txt dir/ hom*`
+   * drops text files both inside dir/ and among the matches.
+   */
+  exclude?: readonly string[];
+  /**
+   * COPY --parents: each source keeps its path (from the context root, or from a `/./` pivot in
+   * the source) under dest, which is always a directory.
+   */
+  parents?: boolean;
   /** ADD: local tar archives are unpacked into dest. */
   extractArchives: boolean;
+  /**
+   * Hides source paths (relative to srcRoot, `/`-separated): .dockerignore for the build context,
+   * COPY --exclude. A hidden path is never copied, never matched by a wildcard, and "not found"
+   * when named explicitly. A directory for which it returns true is skipped whole.
+   */
+  skip?: (relPath: string, isDir: boolean) => boolean;
   signal: AbortSignal;
 }
 
@@ -42,22 +61,35 @@ export interface CopySummary {
 const FILE_CONCURRENCY = 16;
 
 export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
-  const destIsDir = req.dest.endsWith('/');
+  const destIsDir = req.dest.endsWith('/') || req.parents === true;
   if (req.sources.length > 1 && !destIsDir) {
     throw new TsbuildError('COPY_SOURCE', 'when using COPY with more than one source file, the destination must be a directory and end with a /');
   }
   const owner = req.owner ?? { uid: 0, gid: 0 };
   const limit = pLimit(FILE_CONCURRENCY);
   const summary: CopySummary = { files: 0 };
+  const excluded = excludeFilter(req.exclude);
   const expanded: string[] = [];
-  for (const source of req.sources) {
-    const matches = await expandSource(req.srcRoot, source);
+  // With --parents, how much of each match's path is dropped under dest (up to a `/./` pivot).
+  const pivots = new Map<string, string>();
+  for (const raw of req.sources) {
+    const { source, pivot } = req.parents ? splitPivot(raw) : { source: raw, pivot: '' };
+    const matches = await visibleSources(req, await expandSource(req.srcRoot, source));
+    if (matches.length === 0 && !hasMagic(source)) {
+      throw new TsbuildError('COPY_SOURCE', `"/${posix.normalize(`/${source}`).slice(1)}": not found in the ${req.srcName}`, {
+        hint: 'it is excluded by .dockerignore (or --exclude)',
+      });
+    }
     if (matches.length === 0) {
       throw new TsbuildError('COPY_SOURCE', `no source files match ${JSON.stringify(source)} in the ${req.srcName}`, {
         hint: 'check the pattern and your .dockerignore',
       });
     }
-    expanded.push(...matches.map((m) => (hasMagic(source) ? m : m)));
+    for (const m of matches) {
+      if (excluded(posix.basename(m), false)) continue;
+      expanded.push(m);
+      pivots.set(m, pivot);
+    }
   }
   const many = expanded.length > 1;
   if (many && !destIsDir) {
@@ -75,9 +107,10 @@ export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
         hint: req.srcName === 'build context' ? 'paths are relative to the build context; check it is not excluded by .dockerignore' : undefined,
       });
     }
+    const kept = req.parents ? keptPath(rel, pivots.get(rel) ?? '') : undefined;
     if (st.isDirectory()) {
-      const destDir = await ensureDir(req.destRoot, req.dest, owner);
-      await copyTree(srcPath, req.destRoot, posix.relative(req.destRoot, destDir), owner, req, limit, summary);
+      const destDir = await ensureDir(req.destRoot, kept !== undefined ? posix.join(req.dest, kept) : req.dest, owner);
+      await copyTree(srcPath, req.destRoot, posix.relative(req.destRoot, destDir), owner, req, limit, summary, { base: srcPath, excluded });
       continue;
     }
     if (req.extractArchives && st.isFile() && (await archiveKind(srcPath)) !== undefined) {
@@ -87,7 +120,8 @@ export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
       continue;
     }
     let targetPath = req.dest;
-    if (destIsDir || many) targetPath = posix.join(req.dest, posix.basename(rel));
+    if (kept !== undefined) targetPath = posix.join(req.dest, kept);
+    else if (destIsDir || many) targetPath = posix.join(req.dest, posix.basename(rel));
     else {
       const existing = await resolveInRoot(req.destRoot, req.dest);
       const ex = await lstat(existing).catch(() => undefined);
@@ -98,6 +132,43 @@ export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
     summary.files++;
   }
   return summary;
+}
+
+type ExcludeFilter = (relPath: string, isDir: boolean) => boolean;
+
+function excludeFilter(patterns: readonly string[] | undefined): ExcludeFilter {
+  if (!patterns || patterns.length === 0) return () => false;
+  let matcher: PatternMatcher;
+  try {
+    matcher = new PatternMatcher(patterns);
+  } catch (err) {
+    throw new TsbuildError('DOCKERFILE_SYNTAX', `invalid --exclude pattern: ${(err as Error).message}`, { cause: err });
+  }
+  return (relPath) => relPath !== '' && matcher.matchesOrParentMatches(relPath);
+}
+
+/** `a/./b/*.txt` → source `a/b/*.txt`, pivot `a`: BuildKit's --parents keeps what follows the pivot. */
+export function splitPivot(source: string): { source: string; pivot: string } {
+  const at = source.indexOf('/./');
+  if (at < 0) return { source, pivot: '' };
+  const pivot = posix.normalize(`/${source.slice(0, at)}`).slice(1);
+  return { source: `${source.slice(0, at)}/${source.slice(at + 3)}`, pivot };
+}
+
+function keptPath(rel: string, pivot: string): string {
+  return pivot === '' ? rel : posix.relative(pivot, rel);
+}
+
+/** Drops the sources `req.skip` hides; a source that does not exist is kept, to fail later as "not found". */
+async function visibleSources(req: CopyRequest, matches: string[]): Promise<string[]> {
+  const skip = req.skip;
+  if (!skip) return matches;
+  const out: string[] = [];
+  for (const rel of matches) {
+    const st = await lstat(await resolveInRoot(req.srcRoot, rel)).catch(() => undefined);
+    if (!skip(rel, st?.isDirectory() ?? false)) out.push(rel);
+  }
+  return out;
 }
 
 /** mkdir -p inside the root; directories it creates get the step's owner, as BuildKit does. */
@@ -126,6 +197,7 @@ async function copyTree(
   req: CopyRequest,
   limit: ReturnType<typeof pLimit>,
   summary: CopySummary,
+  excludes: { base: string; excluded: ExcludeFilter },
 ): Promise<void> {
   // Directories are walked in order (parents before children); files of one directory are copied
   // with a bounded number in flight, so a 20,000-file tree never opens 20,000 files at once.
@@ -137,6 +209,8 @@ async function copyTree(
         req.signal.throwIfAborted();
         const src = posix.join(srcDir, name);
         const st = await lstat(src);
+        if (req.skip?.(posix.relative(req.srcRoot, src), st.isDirectory())) return;
+        if (excludes.excluded(posix.relative(excludes.base, src), st.isDirectory())) return;
         const target = posix.join('/', destRel, name);
         if (st.isDirectory()) {
           const host = await resolveInRoot(destRoot, target);
@@ -153,11 +227,11 @@ async function copyTree(
     ),
   );
   for (const [src, rel] of subdirs.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    await copyTree(src, destRoot, rel, owner, req, limit, summary);
+    await copyTree(src, destRoot, rel, owner, req, limit, summary, excludes);
   }
 }
 
-async function copyEntry(src: string, st: Stats, destRoot: string, target: string, owner: Ownership, mode?: number): Promise<void> {
+async function copyEntry(src: string, st: Stats, destRoot: string, target: string, owner: Ownership, mode?: ChmodSpec): Promise<void> {
   // The last component is not followed: copying a file onto a symlink replaces the link.
   const parent = await resolveInRoot(destRoot, posix.dirname(target));
   const host = posix.join(parent, posix.basename(target));
@@ -177,10 +251,10 @@ async function copyEntry(src: string, st: Stats, destRoot: string, target: strin
   await applyMeta(host, st, owner, mode);
 }
 
-async function applyMeta(host: string, st: Stats, owner: Ownership, mode?: number): Promise<void> {
+async function applyMeta(host: string, st: Stats, owner: Ownership, mode?: ChmodSpec): Promise<void> {
   await lchown(host, owner.uid, owner.gid);
   // chmod after chown: chown clears setuid/setgid bits.
-  await chmod(host, mode ?? st.mode & 0o7777);
+  await chmod(host, modeFor(mode, st.mode, st.isDirectory()));
   await utimes(host, st.atime, st.mtime);
 }
 

@@ -59,11 +59,3 @@ export async function resolveOwner(spec: string, root: string): Promise<Ownershi
   }
   return { uid, gid };
 }
-
-/** `--chmod` in octal; the symbolic form is a later addition. */
-export function parseChmod(spec: string): number {
-  if (!/^[0-7]{3,4}$/.test(spec)) {
-    throw new TsbuildError('DOCKERFILE_UNSUPPORTED', `invalid --chmod=${spec}: only octal modes (e.g. 0755) are supported yet`);
-  }
-  return parseInt(spec, 8);
-}

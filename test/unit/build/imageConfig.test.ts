@@ -3,7 +3,8 @@ import { addHistory, addLayer, finalizeConfig, inheritConfig, runEnvironment, sc
 import { destinationPath } from '../../../src/build/steps/copyStep.js';
 import { componentToRegExp } from '../../../src/build/steps/globSources.js';
 import { commandArgv, expandPortSpec } from '../../../src/build/steps/metadataSteps.js';
-import { parseChmod, parseIdFile } from '../../../src/build/steps/resolveOwner.js';
+import { parseIdFile } from '../../../src/build/steps/resolveOwner.js';
+import { modeFor, parseChmod } from '../../../src/build/steps/chmodSpec.js';
 
 describe('image config', () => {
   const base = addLayer(scratchConfig({ architecture: 'amd64', os: 'linux' }), 'sha256:aa');
@@ -83,6 +84,24 @@ describe('instruction helpers', () => {
     ]);
     expect(parseChmod('0755')).toBe(0o755);
     expect(parseChmod('640')).toBe(0o640);
-    expect(() => parseChmod('u+x')).toThrow(/octal/);
+    expect(() => parseChmod('u+q')).toThrow(/octal mode .* or a symbolic one/);
+    expect(() => parseChmod('0955')).toThrow(/invalid --chmod/);
+  });
+});
+
+describe('symbolic --chmod, as chmod(1) applies it to each source mode', () => {
+  const apply = (spec: string, mode: number, isDir = false) => modeFor(parseChmod(spec), mode, isDir);
+  it('adds, removes and sets bits per class', () => {
+    expect(apply('u+x,g-w,o=r', 0o664)).toBe(0o744);
+    expect(apply('+x', 0o644)).toBe(0o755);
+    expect(apply('a-w', 0o666)).toBe(0o444);
+    expect(apply('go=', 0o755)).toBe(0o700);
+    expect(apply('g=u', 0o640)).toBe(0o660);
+    expect(apply('u+s,+t', 0o755)).toBe(0o5755);
+  });
+  it('gives X to directories and already-executable files only', () => {
+    expect(apply('u=rw,go=rX', 0o600)).toBe(0o644);
+    expect(apply('u=rwX,go=rX', 0o700, true)).toBe(0o755);
+    expect(apply('u=rwX,go=rX', 0o744)).toBe(0o755);
   });
 });
