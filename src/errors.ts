@@ -32,7 +32,9 @@ export type ErrorCode =
   | 'OUTPUT_INVALID'
   | 'USAGE'
   | 'ABORTED'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'CONFIG'
+  | 'COMPOSE_INVALID';
 
 export interface TsbuildErrorOptions {
   hint?: string;

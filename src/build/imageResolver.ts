@@ -16,6 +16,7 @@ import { RegistrySource } from '../transport/registrySource.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import type { ImageSource } from '../transport/types.js';
 import type { ProgressSink } from './progress.js';
+import { countingSource } from './transferProgress.js';
 import type { ImageRootfs } from './stepContext.js';
 
 export interface ImageResolverDeps {
@@ -71,8 +72,9 @@ export class ImageResolver {
     return p;
   }
 
-  async #fetch(source: ImageSource, signal: AbortSignal): Promise<ImageRootfs> {
+  async #fetch(original: ImageSource, signal: AbortSignal): Promise<ImageRootfs> {
     const { content, snapshots } = this.#deps;
+    const source = countingSource(original, this.#deps.progress, 'pull');
     try {
       const resolved = await resolveImage(source, this.#deps.platform, signal);
       const limit = pLimit(this.#deps.concurrency ?? 3);

@@ -1,6 +1,7 @@
 /**
  * What the builder tells the outside world. The builder only emits events; the CLI decides how to
- * show them (plain lines for CI logs, quiet, later tty and json), so no build code ever prints.
+ * show them (plain lines for CI logs, a live tty view, JSON lines, quiet), so no build code ever
+ * prints. The JSON form of these events is documented in src/cli/progress-events.schema.json.
  */
 export interface StepRef {
   /** A build-wide sequence number, like BuildKit's `#N`. */
@@ -15,10 +16,32 @@ export type ProgressEvent =
   | { type: 'warning'; message: string; time: number }
   | { type: 'step-start'; step: StepRef; time: number }
   | { type: 'step-log'; step: StepRef; stream: 'stdout' | 'stderr'; data: Buffer; time: number }
-  | { type: 'step-end'; step: StepRef; time: number; durationMs: number; cached: boolean; error?: string };
+  | {
+      type: 'step-end';
+      step: StepRef;
+      time: number;
+      durationMs: number;
+      cached: boolean;
+      error?: string;
+      /** Why the cache was (not) used, e.g. "no earlier build of this step" or "COPY sources changed". */
+      cacheReason?: string;
+    }
+  /** Bytes moving: a pulled or pushed blob, an exported layer, a layer being committed. */
+  | { type: 'transfer'; id: string; label: string; current: number; total?: number; done: boolean; time: number }
+  /** A step made a layer (emitted once per committed layer, before its step-end). */
+  | { type: 'layer'; step: StepRef; digest: string; diffID: string; size: number; time: number };
 
 export interface ProgressSink {
   emit(event: ProgressEvent): void;
 }
 
 export const silentProgress: ProgressSink = { emit() {} };
+
+/** Sends every event to each sink, e.g. the display and the summary's recorder. */
+export function teeProgress(...sinks: readonly ProgressSink[]): ProgressSink {
+  return {
+    emit(event) {
+      for (const s of sinks) s.emit(event);
+    },
+  };
+}

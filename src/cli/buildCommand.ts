@@ -3,7 +3,9 @@ import { resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { build } from '../build/builder.js';
 import { ImageResolver } from '../build/imageResolver.js';
-import { silentProgress, type ProgressSink } from '../build/progress.js';
+import { countingSource } from '../build/transferProgress.js';
+import { loadConfig } from '../config/loadConfig.js';
+import { openDestination } from '../transport/openDestination.js';
 import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { inNamespace, mountOverlay, reexecInNamespace, unmount } from '../isolation/enterNamespace.js';
@@ -12,8 +14,10 @@ import { copyImage } from '../transport/copyImage.js';
 import { OciLayoutSource } from '../transport/ociLayoutSource.js';
 import { OciLayoutDestination } from '../transport/ociLayoutDestination.js';
 import { StoreImageSource } from '../transport/storeSource.js';
+import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
+import { BuildReporter } from './buildReporter.js';
 import { parseOutputSpec } from './outputSpec.js';
-import { PlainProgress } from './plainProgress.js';
+import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
 import { withSignals } from './signals.js';
 
@@ -30,14 +34,14 @@ export class BuildCommand extends Command {
     context: Args.string({ description: 'build context directory', default: '.' }),
   };
 
-  static override flags = {
+  static override flags = withHelpGroups({
     tag: Flags.string({ char: 't', description: 'name and tag for the image (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     file: Flags.string({ char: 'f', description: 'path to the Dockerfile (default: CONTEXT/Dockerfile)' }),
     target: Flags.string({ description: 'build this stage and what it needs' }),
     'build-arg': Flags.string({ description: 'set a build argument: NAME=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     'build-context': Flags.string({ description: 'named context: NAME=oci-layout://PATH[:TAG] (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     output: Flags.string({ char: 'o', description: 'output: type=oci,dest=PATH[,tar=false] (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    progress: Flags.string({ description: 'progress output', options: ['auto', 'plain', 'quiet'], default: 'auto' }),
+    progress: Flags.string({ description: 'progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet (default: $TSBUILD_PROGRESS or auto)', options: ['auto', 'tty', 'plain', 'json', 'quiet'] }),
     quiet: Flags.boolean({ char: 'q', description: 'print only the image ID', default: false }),
     platform: Flags.string({ description: 'target platform (only the host platform can run RUN steps)' }),
     pull: Flags.boolean({ description: 'always fetch base images from their registry', default: false }),
@@ -45,7 +49,8 @@ export class BuildCommand extends Command {
     'source-date-epoch': Flags.integer({ description: 'timestamp for reproducible images (default: $SOURCE_DATE_EPOCH)', min: 0 }),
     'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
-  };
+    ...BUILD_COMPAT_FLAGS,
+  });
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(BuildCommand);
@@ -54,7 +59,8 @@ export class BuildCommand extends Command {
       process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], process.env);
       return;
     }
-    const contextDir = resolve(args.context);
+    const config = await loadConfig(process.env);
+    const contextDir = resolve(flags.context ?? args.context);
     const dockerfilePath = flags.file ? resolve(flags.file) : resolve(contextDir, 'Dockerfile');
     const dockerfileText = await readFile(dockerfilePath, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw new TsbuildError('CONTEXT', `reading Dockerfile ${dockerfilePath}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, {
@@ -65,12 +71,16 @@ export class BuildCommand extends Command {
     const buildArgs = parseKeyValues(flags['build-arg'], '--build-arg', true);
     const namedContexts = parseKeyValues(flags['build-context'], '--build-context', false);
     const sourceDateEpoch = flags['source-date-epoch'] ?? envEpoch();
-    const quiet = flags.quiet || flags.progress === 'quiet';
-    const progress: ProgressSink = quiet ? silentProgress : new PlainProgress(process.stderr);
+    const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
+    const reporter = new BuildReporter(mode, createProgressDisplay(mode, process.stderr, process.env), process.stderr);
+    const progress = reporter.progress;
     const platform = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
 
-    const store = await openSessionStore(flags.root);
-    const registry = makeRegistryClient(flags['insecure-registry']);
+    const store = await openSessionStore(flags.root ?? config.root);
+    const insecureHosts = flags['tls-verify']
+      ? []
+      : registryHostsOf(dockerfileText, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
+    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts]);
     try {
       await withSignals(async (signal) => {
         const resolver = new ImageResolver({
@@ -96,7 +106,7 @@ export class BuildCommand extends Command {
             namedContexts: new Set(namedContexts.keys()),
             platform,
             ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-            jobs: flags.jobs ?? Math.max(1, (await import('node:os')).availableParallelism()),
+            jobs: flags.jobs ?? config.jobs ?? Math.max(1, (await import('node:os')).availableParallelism()),
           },
           {
             content: store.content,
@@ -114,15 +124,22 @@ export class BuildCommand extends Command {
         for (const out of outputs) {
           const source = new StoreImageSource(store.content, result.tags[0] ?? result.manifest.digest, result.manifest);
           const dest = new OciLayoutDestination({ path: resolve(out.dest), tar: out.tar, names: result.tags });
-          await copyImage(source, dest, { signal });
-          if (!quiet) process.stderr.write(`exported OCI image layout to ${out.dest}\n`);
+          await copyImage(countingSource(source, progress, 'export'), dest, { signal });
+          reporter.info(`exported OCI image layout to ${out.dest}`);
         }
-        if (!quiet) {
-          for (const tag of result.tags) process.stderr.write(`naming to ${tag}\n`);
+        for (const ref of flags.destination) {
+          // kaniko's --destination: push what was just built, under that name.
+          const source = new StoreImageSource(store.content, result.tags[0] ?? result.manifest.digest, result.manifest);
+          const dest = openDestination(`docker://${ref}`, { registry });
+          await copyImage(countingSource(source, progress, 'push'), dest, { signal });
+          reporter.info(`pushed ${ref}`);
         }
+        for (const tag of result.tags) reporter.info(`naming to ${tag}`);
+        await reporter.finish(result, store, signal);
         process.stdout.write(`${result.config.digest}\n`);
       });
     } finally {
+      reporter.close();
       await registry.close();
     }
   }

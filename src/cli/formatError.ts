@@ -8,7 +8,7 @@ export interface FormattedError {
   exitCode: number;
 }
 
-export function formatError(err: unknown, opts: { debug: boolean }): FormattedError {
+export function formatError(err: unknown, opts: { debug: boolean; suggestion?: string }): FormattedError {
   const lines: string[] = [];
   let exitCode = 1;
   if (err instanceof DockerfileError) {
@@ -22,7 +22,7 @@ export function formatError(err: unknown, opts: { debug: boolean }): FormattedEr
   } else if (err instanceof Errors.CLIError) {
     // oclif's parse errors (unknown flag, missing argument): a usage error.
     lines.push(`error: ${err.message.split('\n')[0]}`);
-    lines.push('hint: see tsbuild --help');
+    lines.push(opts.suggestion ? `hint: ${opts.suggestion} (see tsbuild --help)` : 'hint: see tsbuild --help');
     exitCode = 2;
   } else if (err instanceof Error && err.name === 'AbortError') {
     lines.push('error: interrupted');

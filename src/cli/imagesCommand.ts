@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { parseReference } from '../image/reference.js';
 import type { ImageConfig, ImageManifest } from '../image/types.js';
+import { humanSize } from './humanSize.js';
 import { openSessionStore } from './session.js';
 
 export class ImagesCommand extends Command {
@@ -43,13 +44,5 @@ export class ImagesCommand extends Command {
   }
 }
 
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let n = bytes;
-  let u = 0;
-  while (n >= 1000 && u < units.length - 1) {
-    n /= 1000;
-    u++;
-  }
-  return `${u === 0 ? n : n.toFixed(n < 10 ? 2 : 1)}${units[u]}`;
-}
+// Other commands import it from here; it lives in humanSize.ts with the other formatters.
+export { humanSize } from './humanSize.js';

@@ -3,29 +3,45 @@
  * commands; expected failures become one message and an exit code, never a stack trace.
  */
 import { Errors, run } from '@oclif/core';
+import { commands } from './commands.js';
+import { normalizeBooleanFlags, suggestFlag, type FlagTable } from './flagSuggest.js';
 import { formatError } from './formatError.js';
 
-export const COMMAND_IDS = ['build', 'fsck', 'images', 'push'] as const;
+export const COMMAND_IDS = ['build', 'cache', 'fsck', 'images', 'inspect', 'lint', 'login', 'logout', 'pull', 'push', 'rmi', 'tag'] as const;
 const PASS_THROUGH = new Set(['--help', '-h', '--version', 'help']);
 
 /** `tsbuild -t app:1 .` means `tsbuild build -t app:1 .`, as with buildah bud / docker build. */
 export function withDefaultCommand(argv: readonly string[]): string[] {
   const first = argv[0];
   if (first === undefined) return ['--help'];
-  if ((COMMAND_IDS as readonly string[]).includes(first) || PASS_THROUGH.has(first)) return [...argv];
+  if ((COMMAND_IDS as readonly string[]).includes(first) || Object.hasOwn(commands, first) || PASS_THROUGH.has(first)) return [...argv];
   return ['build', ...argv];
 }
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    await run(withDefaultCommand(argv), import.meta.url);
+    await run(prepareArgv(argv), import.meta.url);
   } catch (err) {
     if (err instanceof Errors.ExitError) {
       process.exitCode = err.oclif.exit;
       return;
     }
-    const { text, exitCode } = formatError(err, { debug: process.env['TSBUILD_DEBUG'] === '1' });
+    const flags = flagsOf(withDefaultCommand(argv)[0]);
+    const suggestion = err instanceof Errors.CLIError && flags ? suggestFlag(err.message, flags) : undefined;
+    const { text, exitCode } = formatError(err, { debug: process.env['TSBUILD_DEBUG'] === '1', ...(suggestion ? { suggestion } : {}) });
     process.stderr.write(text);
     process.exitCode = exitCode;
   }
+}
+
+/** The default command, then `--flag=false` spellings of the chosen command's boolean flags. */
+export function prepareArgv(argv: readonly string[]): string[] {
+  const full = withDefaultCommand(argv);
+  const flags = flagsOf(full[0]);
+  return flags ? [full[0] as string, ...normalizeBooleanFlags(full.slice(1), flags)] : full;
+}
+
+function flagsOf(id: string | undefined): FlagTable | undefined {
+  if (id === undefined || !Object.hasOwn(commands, id)) return undefined;
+  return (commands as Record<string, { flags?: FlagTable }>)[id]?.flags;
 }

@@ -13,6 +13,8 @@ export function commitStep(state: StageState, ctx: StepContext, layer: LayerInfo
     return { ...state, config: addHistory(state.config, { createdBy, emptyLayer: true, created }) };
   }
   const descriptor = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size };
+  // The CLI's summary names the step behind each layer and lists the biggest files it added.
+  ctx.services.progress.emit({ type: 'layer', step: ctx.step, digest: layer.digest, diffID: layer.diffID, size: layer.size, time: Date.now() });
   return {
     ...state,
     layers: [...state.layers, { diffID: layer.diffID, descriptor }],

@@ -1,0 +1,276 @@
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { Args, Command, Flags } from '@oclif/core';
+import pLimit from 'p-limit';
+import { build, type BuildResult } from '../build/builder.js';
+import { ImageResolver } from '../build/imageResolver.js';
+import type { ProgressEvent, ProgressSink } from '../build/progress.js';
+import { countingSource } from '../build/transferProgress.js';
+import { loadConfig } from '../config/loadConfig.js';
+import { parseDockerfile } from '../dockerfile/parseDockerfile.js';
+import { TsbuildError } from '../errors.js';
+import { resolveBuildGraph } from '../graph/buildGraph.js';
+import { hostPlatform } from '../image/platform.js';
+import { parseReference } from '../image/reference.js';
+import { inNamespace, mountOverlay, reexecInNamespace, unmount } from '../isolation/enterNamespace.js';
+import { NamespaceRuntime } from '../isolation/runtime.js';
+import type { Store } from '../store/storeRoot.js';
+import { copyImage } from '../transport/copyImage.js';
+import { OciLayoutSource } from '../transport/ociLayoutSource.js';
+import { openDestination } from '../transport/openDestination.js';
+import type { RegistryClient } from '../transport/registryClient.js';
+import { StoreImageSource } from '../transport/storeSource.js';
+import type { ImageSource } from '../transport/types.js';
+import { parseComposeProject, type ServiceBuild } from './composeProject.js';
+import { humanDuration } from './humanSize.js';
+import { JsonProgress } from './jsonProgress.js';
+import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
+import { makeRegistryClient, openSessionStore } from './session.js';
+import { withSignals } from './signals.js';
+
+export class BakeCommand extends Command {
+  static override summary = 'Build every service of a Docker Compose file, in parallel where they are independent';
+  static override description =
+    'Reads the build: sections (context, dockerfile, args, target, tags, image, additional_contexts) of compose.yaml and builds them in one process sharing one store; a service whose additional_contexts or FROM names another service is built after it.';
+  static override examples = ['<%= config.bin %> bake', '<%= config.bin %> bake -f examples/compose/compose.yaml web db', '<%= config.bin %> bake --push'];
+  static override strict = false;
+  static override args = {
+    service: Args.string({ description: 'services to build (default: all with a build section)' }),
+  };
+  static override flags = {
+    file: Flags.string({ char: 'f', description: 'compose file (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml)' }),
+    push: Flags.boolean({ description: 'push every image to its registry after the builds', default: false }),
+    progress: Flags.string({ description: 'progress output (default: $TSBUILD_PROGRESS or auto)', options: ['auto', 'tty', 'plain', 'json', 'quiet'] }),
+    quiet: Flags.boolean({ char: 'q', description: 'print only service=image ID lines', default: false }),
+    jobs: Flags.integer({ description: 'services to build at once (default: all)', min: 1 }),
+    pull: Flags.boolean({ description: 'always fetch base images from their registry', default: false }),
+    'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
+  };
+
+  async run(): Promise<void> {
+    const { argv, flags } = await this.parse(BakeCommand);
+    if (!inNamespace()) {
+      // One re-exec for the whole project: every service builds in the same namespace and store.
+      process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], process.env);
+      return;
+    }
+    const config = await loadConfig(process.env);
+    const file = flags.file ? resolve(flags.file) : await findComposeFile(process.cwd());
+    const text = await readFile(file, 'utf8').catch((err: Error) => {
+      throw new TsbuildError('COMPOSE_INVALID', `reading ${file}: ${err.message}`, { hint: 'pass -f compose.yaml' });
+    });
+    const project = parseComposeProject(text, file, process.env);
+    const wanted = argv as string[];
+    for (const w of wanted) {
+      if (!project.services.some((s) => s.service === w)) throw new TsbuildError('USAGE', `service ${w} has no build section in ${file}`);
+    }
+    const selected = withDependencies(project.services, wanted);
+    if (selected.length === 0) throw new TsbuildError('COMPOSE_INVALID', `${file}: no service has a build section`);
+    const dockerfiles = new Map<string, string>();
+    for (const s of selected) {
+      dockerfiles.set(s.service, 'inline' in s.dockerfile ? s.dockerfile.inline : await readFile(s.dockerfile.path, 'utf8'));
+    }
+    const deps = dependencies(selected, dockerfiles);
+
+    const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
+    const display = createProgressDisplay(mode, process.stderr, process.env);
+    for (const s of selected) {
+      const ignored = [s.cacheFrom.length ? 'cache_from' : '', s.cacheTo.length ? 'cache_to' : '', s.secrets.length ? 'secrets' : ''].filter(Boolean);
+      if (ignored.length) display.emit({ type: 'warning', message: `${s.service}: ${ignored.join(', ')} not supported by bake yet; ignored`, time: Date.now() });
+    }
+    const store = await openSessionStore(flags.root ?? config.root);
+    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure]);
+    const started = Date.now();
+    const results = new Map<string, Promise<BuildResult>>();
+    const ids = { next: 1 };
+    try {
+      await withSignals(async (signal) => {
+        const limit = pLimit(flags.jobs ?? selected.length);
+        for (const s of selected) {
+          const waitFor = (deps.get(s.service) ?? []).map((d) => results.get(d));
+          results.set(
+            s.service,
+            (async () => {
+              await Promise.all(waitFor);
+              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress: serviceProgress(display, s.service, ids) }));
+            })(),
+          );
+        }
+        await Promise.all(results.values());
+        if (flags.push) {
+          for (const s of selected) {
+            const r = await (results.get(s.service) as Promise<BuildResult>);
+            for (const tag of r.tags) {
+              const source = new StoreImageSource(store.content, tag, r.manifest);
+              await copyImage(countingSource(source, display, 'push'), openDestination(`docker://${tag}`, { registry }), { signal });
+              display.emit({ type: 'info', message: `${s.service}: pushed ${tag}`, time: Date.now() });
+            }
+          }
+        }
+      });
+    } finally {
+      display.close();
+      await registry.close();
+    }
+    const json = mode === 'json' ? new JsonProgress(process.stderr) : undefined;
+    for (const s of selected) {
+      const r = await (results.get(s.service) as Promise<BuildResult>);
+      json?.emit({ type: 'result', time: Date.now(), digest: r.manifest.digest, imageId: r.config.digest, tags: r.tags, size: 0, durationMs: Date.now() - started, ...{ service: s.service } });
+      if (mode === 'tty' || mode === 'plain') process.stderr.write(`${s.service.padEnd(12)} ${r.config.digest.slice(7, 19)}  ${r.tags.join(', ')}\n`);
+      process.stdout.write(`${s.service}=${r.config.digest}\n`);
+    }
+    if (mode === 'tty' || mode === 'plain') process.stderr.write(`baked ${selected.length} image${selected.length === 1 ? '' : 's'} in ${humanDuration(Date.now() - started)}\n`);
+  }
+
+  async #buildService(
+    s: ServiceBuild,
+    dockerfileText: string,
+    ctx: { store: Store; registry: RegistryClient; results: Map<string, Promise<BuildResult>>; signal: AbortSignal; pull: boolean; jobs: number | undefined; progress: ProgressSink },
+  ): Promise<BuildResult> {
+    const { store, registry, progress, signal } = ctx;
+    const platform = hostPlatform();
+    // `service:NAME` contexts resolve to images built earlier in this bake (already awaited).
+    const built = new Map<string, BuildResult>();
+    for (const [, v] of s.additionalContexts) {
+      if (v.startsWith('service:')) built.set(v, await (ctx.results.get(v.slice(8)) as Promise<BuildResult>));
+    }
+    const resolver = new ImageResolver({
+      content: store.content,
+      images: store.images,
+      snapshots: store.snapshots,
+      registry: () => registry,
+      openContext: (name) => {
+        const spec = s.additionalContexts.get(name);
+        if (spec === undefined) return undefined;
+        const dep = built.get(spec);
+        if (dep) return new StoreImageSource(store.content, dep.tags[0] ?? dep.manifest.digest, dep.manifest);
+        return openLayoutContext(s.service, name, spec);
+      },
+      platform,
+      pull: ctx.pull,
+      progress,
+    });
+    return build(
+      {
+        dockerfile: { text: dockerfileText, name: 'path' in s.dockerfile ? s.dockerfile.path : `${s.service}/Dockerfile` },
+        contextDir: s.contextDir,
+        tags: s.tags,
+        ...(s.target ? { target: s.target } : {}),
+        buildArgs: s.args,
+        namedContexts: new Set(s.additionalContexts.keys()),
+        platform,
+        jobs: ctx.jobs ?? Math.max(1, availableParallelism()),
+      },
+      {
+        content: store.content,
+        images: store.images,
+        snapshots: store.snapshots,
+        runtime: new NamespaceRuntime({}),
+        mounter: { mountOverlay, unmount },
+        resolver,
+        xattrFlavor: store.xattrFlavor,
+        tmpDir: store.tmpDir,
+        progress,
+      },
+      signal,
+    );
+  }
+}
+
+async function findComposeFile(dir: string): Promise<string> {
+  for (const name of ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml']) {
+    const p = resolve(dir, name);
+    if (await readFile(p).then(() => true, () => false)) return p;
+  }
+  throw new TsbuildError('COMPOSE_INVALID', `no compose.yaml in ${dir}`, { hint: 'pass -f PATH to the compose file' });
+}
+
+function openLayoutContext(service: string, name: string, spec: string): ImageSource {
+  const prefix = 'oci-layout://';
+  if (!spec.startsWith(prefix)) {
+    throw new TsbuildError('USAGE', `service ${service}: additional_contexts ${name}=${spec}: only oci-layout://PATH[:TAG], a path to an OCI layout, or service:NAME are supported yet`);
+  }
+  const rest = spec.slice(prefix.length);
+  const colon = rest.lastIndexOf(':');
+  if (colon > 0 && !rest.slice(colon).includes('/')) return new OciLayoutSource({ path: resolve(rest.slice(0, colon)), tag: rest.slice(colon + 1) });
+  return new OciLayoutSource({ path: resolve(rest) });
+}
+
+/** The wanted services and everything they need, in file order; all when none are named. */
+function withDependencies(all: readonly ServiceBuild[], wanted: readonly string[]): ServiceBuild[] {
+  if (wanted.length === 0) return [...all];
+  const need = new Set<string>();
+  const add = (name: string) => {
+    if (need.has(name)) return;
+    need.add(name);
+    for (const d of all.find((s) => s.service === name)?.dependsOn ?? []) add(d);
+  };
+  wanted.forEach(add);
+  return all.filter((s) => need.has(s.service));
+}
+
+/** service → services it waits for: `service:` contexts and FROM lines naming another service's image. */
+export function dependencies(services: readonly ServiceBuild[], dockerfiles: ReadonlyMap<string, string>): Map<string, string[]> {
+  const byImage = new Map<string, string>();
+  for (const s of services) for (const t of s.tags) byImage.set(normalize(t), s.service);
+  const out = new Map<string, string[]>();
+  for (const s of services) {
+    const deps = new Set(s.dependsOn);
+    try {
+      const graph = resolveBuildGraph(parseDockerfile(dockerfiles.get(s.service) ?? '', { file: 'Dockerfile' }), {
+        target: s.target,
+        buildArgs: s.args,
+        namedContexts: new Set(s.additionalContexts.keys()),
+      });
+      for (const st of graph.stages) {
+        const other = st.base.kind === 'image' ? byImage.get(normalize(st.base.ref)) : undefined;
+        if (other && other !== s.service) deps.add(other);
+      }
+    } catch {
+      // The build reports a broken Dockerfile with its location.
+    }
+    out.set(s.service, [...deps]);
+  }
+  const visiting = new Set<string>();
+  const done = new Set<string>();
+  const visit = (n: string) => {
+    if (done.has(n)) return;
+    if (visiting.has(n)) throw new TsbuildError('COMPOSE_INVALID', `services depend on each other in a cycle through ${n}`);
+    visiting.add(n);
+    for (const d of out.get(n) ?? []) visit(d);
+    visiting.delete(n);
+    done.add(n);
+  };
+  for (const s of services) visit(s.service);
+  return out;
+}
+
+function normalize(ref: string): string {
+  try {
+    return parseReference(ref).toString();
+  } catch {
+    return ref;
+  }
+}
+
+/** Gives each service's steps build-wide unique ids and names prefixed with the service. */
+function serviceProgress(sink: ProgressSink, service: string, ids: { next: number }): ProgressSink {
+  const map = new Map<number, number>();
+  const ref = (step: { id: number; name: string; stage: string }) => {
+    let id = map.get(step.id);
+    if (id === undefined) {
+      id = ids.next++;
+      map.set(step.id, id);
+    }
+    return { id, name: `${service} ${step.name}`, stage: `${service}/${step.stage}` };
+  };
+  return {
+    emit(e: ProgressEvent) {
+      if ('step' in e) sink.emit({ ...e, step: ref(e.step) } as ProgressEvent);
+      else if (e.type === 'info' || e.type === 'warning') sink.emit({ ...e, message: `${service}: ${e.message}` });
+      else sink.emit(e);
+    },
+  };
+}
