@@ -7,7 +7,7 @@
  *       New mount namespace (plus a user namespace when not root), then exec CMD with
  *       TSBUILD_IN_NAMESPACE=1. Maps with more than one line go through newuidmap/newgidmap.
  *   run
- *       One RUN step. The spec arrives on fd 3, setup failures leave on fd 4 as records
+ *       One RUN step (with its --mount entries, Docker's seccomp profile, masked /proc paths). The spec arrives on fd 3, setup failures leave on fd 4 as records
  *       (wire format: src/isolation/protocol.ts, the only TS file that knows it).
  *   mount-overlay [--readonly] [--userxattr] [--upper DIR --work DIR] --lower DIR... TARGET
  *   umount TARGET
@@ -38,6 +38,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/capability.h>
+
+#include "seccomp.h"
 
 #define SPEC_FD 3
 #define RECORD_FD 4
@@ -570,10 +572,23 @@ static int mode_enter(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ mode: run — spec */
 
+/* One RUN --mount, as the spec gives it: "bind" (a host path, cloned before pivot_root),
+ * "tmpfs" (options: mount data) or "file" (content written to a private tmpfs, then bound). */
+struct mount_entry {
+  const char *type, *source, *target, *options, *content;
+  bool readonly;
+  unsigned long mode, uid, gid;
+  int fd; /* the detached clone, attached after pivot_root */
+};
+
 struct spec {
   const char *mountpoint, *upperdir, *workdir, *emptylower, *cwd, *user, *hostname;
-  const char *hosts, *resolvconf;
-  bool userxattr, netnone;
+  const char *hosts, *resolvconf, *scratch;
+  bool userxattr, netnone, seccomp, nonewprivs;
+  struct mount_entry *mounts;
+  size_t nmounts;
+  int *capadd;
+  size_t ncapadd;
   const char **lowers;
   size_t nlowers;
   char **argv;
@@ -581,6 +596,8 @@ struct spec {
   char **env;
   size_t envc;
 };
+
+static bool parse_id(const char *s, unsigned long *out);
 
 static char *read_spec_bytes(size_t *len) {
   size_t cap = 65536, used = 0;
@@ -622,7 +639,12 @@ static void parse_spec(struct spec *s) {
   s->lowers = calloc(nstrings / 2 + 1, sizeof *s->lowers);
   s->argv = calloc(nstrings / 2 + 1, sizeof *s->argv);
   s->env = calloc(nstrings / 2 + 1, sizeof *s->env);
-  if (s->lowers == NULL || s->argv == NULL || s->env == NULL) die("read spec", ENOMEM, "parsing");
+  s->mounts = calloc(nstrings / 2 + 1, sizeof *s->mounts);
+  s->capadd = calloc(nstrings / 2 + 1, sizeof *s->capadd);
+  if (s->lowers == NULL || s->argv == NULL || s->env == NULL || s->mounts == NULL || s->capadd == NULL)
+    die("read spec", ENOMEM, "parsing");
+  s->seccomp = true;
+  struct mount_entry *m = NULL;
   char *p = buf;
   char *end = buf + len;
   bool first = true;
@@ -649,6 +671,33 @@ static void parse_spec(struct spec *s) {
     else if (strcmp(key, "hostname") == 0) s->hostname = value;
     else if (strcmp(key, "hosts") == 0) s->hosts = value;
     else if (strcmp(key, "resolvconf") == 0) s->resolvconf = value;
+    else if (strcmp(key, "scratch") == 0) s->scratch = value;
+    else if (strcmp(key, "seccomp") == 0) s->seccomp = strcmp(value, "1") == 0;
+    else if (strcmp(key, "nonewprivs") == 0) s->nonewprivs = strcmp(value, "1") == 0;
+    else if (strcmp(key, "capadd") == 0) {
+      unsigned long cap;
+      if (!parse_id(value, &cap) || cap > 63) die("read spec", EINVAL, "bad capability number %s", value);
+      s->capadd[s->ncapadd++] = (int)cap;
+    } else if (strcmp(key, "mount") == 0) {
+      if (strcmp(value, "bind") != 0 && strcmp(value, "tmpfs") != 0 && strcmp(value, "file") != 0)
+        die("read spec", EINVAL, "unknown mount type %s", value);
+      m = &s->mounts[s->nmounts++];
+      m->type = value;
+      m->fd = -1;
+      m->mode = 0400;
+    } else if (strncmp(key, "mount.", 6) == 0) {
+      if (m == NULL) die("read spec", EINVAL, "%s before any mount", key);
+      const char *field = key + 6;
+      if (strcmp(field, "source") == 0) m->source = value;
+      else if (strcmp(field, "target") == 0) m->target = value;
+      else if (strcmp(field, "options") == 0) m->options = value;
+      else if (strcmp(field, "content") == 0) m->content = value;
+      else if (strcmp(field, "readonly") == 0) m->readonly = strcmp(value, "1") == 0;
+      else if (strcmp(field, "mode") == 0) m->mode = strtoul(value, NULL, 8);
+      else if (strcmp(field, "uid") == 0 && parse_id(value, &m->uid)) {}
+      else if (strcmp(field, "gid") == 0 && parse_id(value, &m->gid)) {}
+      else die("read spec", EINVAL, "bad mount field %s=%s", key, value);
+    }
     else if (strcmp(key, "network") == 0) {
       if (strcmp(value, "none") == 0) s->netnone = true;
       else if (strcmp(value, "host") != 0) die("read spec", EINVAL, "unknown network mode %s", value);
@@ -676,6 +725,14 @@ static void parse_spec(struct spec *s) {
     die("read spec", EINVAL, "hosts file %s is not absolute", s->hosts);
   if (s->resolvconf != NULL && s->resolvconf[0] != '\0' && !is_abs(s->resolvconf))
     die("read spec", EINVAL, "resolv.conf %s is not absolute", s->resolvconf);
+  for (size_t i = 0; i < s->nmounts; i++) {
+    struct mount_entry *e = &s->mounts[i];
+    if (!is_abs(e->target)) die("read spec", EINVAL, "mount target %s is not absolute", e->target ? e->target : "(none)");
+    if (strcmp(e->type, "bind") == 0 && !is_abs(e->source))
+      die("read spec", EINVAL, "bind source %s is not absolute", e->source ? e->source : "(none)");
+    if (strcmp(e->type, "file") == 0 && (e->content == NULL || !is_abs(s->scratch)))
+      die("read spec", EINVAL, "a file mount needs content and an absolute scratch dir");
+  }
 }
 
 /* ------------------------------------------------------------------ mode: run — rootfs */
@@ -787,6 +844,157 @@ static void pivot_into(const char *root) {
   if (chdir("/") < 0) die("pivot_root", errno, "entering the new root");
   close(oldroot);
   close(newroot);
+}
+
+/* ------------------------------------------------------------------ mode: run — RUN --mount */
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+/* A secret's bytes go to a file on a tmpfs private to this mount namespace: they never touch a
+ * disk, and the tmpfs vanishes with the step. */
+static int prepare_file(const struct spec *s, struct mount_entry *m, size_t index, bool *scratch_ready) {
+  if (!*scratch_ready) {
+    if (mount("tmpfs", s->scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=16m") < 0)
+      die("mount secrets", errno, "mounting a tmpfs on %s", s->scratch);
+    *scratch_ready = true;
+  }
+  char path[PATH_MAX];
+  if ((size_t)snprintf(path, sizeof path, "%s/%zu", s->scratch, index) >= sizeof path) return ENAMETOOLONG;
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  size_t len = strlen(m->content);
+  char buf[4096];
+  size_t used = 0;
+  for (size_t i = 0; i + 1 < len; i += 2) {
+    int hi = hex_value(m->content[i]), lo = hex_value(m->content[i + 1]);
+    if (hi < 0 || lo < 0) {
+      close(fd);
+      return EINVAL;
+    }
+    buf[used++] = (char)(hi << 4 | lo);
+    if (used == sizeof buf) {
+      write_all(fd, buf, used);
+      used = 0;
+    }
+  }
+  write_all(fd, buf, used);
+  if (fchown(fd, (uid_t)m->uid, (gid_t)m->gid) < 0 || fchmod(fd, (mode_t)m->mode) < 0) {
+    int err = errno;
+    close(fd);
+    return err;
+  }
+  close(fd);
+  return clone_readonly(path, false, &m->fd);
+}
+
+/* Before pivot_root: every bind source and secret file becomes a detached mount, so that after
+ * it the targets are resolved inside the rootfs only (a symlink in the image cannot point a
+ * mount at the host). */
+static void prepare_mounts(struct spec *s) {
+  bool scratch_ready = false;
+  for (size_t i = 0; i < s->nmounts; i++) {
+    struct mount_entry *m = &s->mounts[i];
+    int err = 0;
+    if (strcmp(m->type, "bind") == 0) {
+      if (m->readonly) {
+        err = clone_readonly(m->source, true, &m->fd);
+      } else {
+        m->fd = open_tree(AT_FDCWD, m->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (m->fd < 0) err = errno;
+      }
+      if (err != 0) die("mount", err, "preparing --mount source %s for %s", m->source, m->target);
+    } else if (strcmp(m->type, "file") == 0) {
+      err = prepare_file(s, m, i, &scratch_ready);
+      if (err != 0) die("mount", err, "preparing the file for %s", m->target);
+    }
+  }
+}
+
+/* mkdir -p inside the new root; the caller (TS) removes what this creates from the layer. */
+static void make_parents(const char *target, bool include_last) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s", target) >= (int)sizeof path) die("mount", ENAMETOOLONG, "%s", target);
+  for (char *p = path + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char saved = *p;
+      if (saved == '\0' && !include_last) break;
+      *p = '\0';
+      if (mkdir(path, 0755) < 0 && errno != EEXIST) die("mount", errno, "creating %s for a mount", path);
+      *p = saved;
+      if (saved == '\0') break;
+    }
+  }
+}
+
+/* After pivot_root: create each target (a directory, or an empty file for a file source) and
+ * attach the mount. Entries come sorted by target from TS, so a nested target lands on top. */
+static void attach_mounts(struct spec *s) {
+  for (size_t i = 0; i < s->nmounts; i++) {
+    struct mount_entry *m = &s->mounts[i];
+    if (strcmp(m->type, "tmpfs") == 0) {
+      make_parents(m->target, true);
+      if (mount("tmpfs", m->target, "tmpfs", MS_NOSUID | MS_NODEV, m->options ? m->options : "") < 0)
+        die("mount", errno, "mounting a tmpfs on %s", m->target);
+      continue;
+    }
+    struct stat st;
+    if (fstat(m->fd, &st) < 0) die("mount", errno, "inspecting the source for %s", m->target);
+    if (S_ISDIR(st.st_mode)) {
+      make_parents(m->target, true);
+    } else {
+      make_parents(m->target, false);
+      int fd = open(m->target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+      if (fd < 0 && errno != EISDIR) die("mount", errno, "creating %s for a mount", m->target);
+      if (fd >= 0) close(fd);
+    }
+    int err = attach(m->fd, m->target);
+    if (err != 0) die("mount", err, "attaching the mount on %s", m->target);
+    close(m->fd);
+    m->fd = -1;
+  }
+}
+
+/* ------------------------------------------------------------------ mode: run — masked paths */
+
+/* Docker's defaults (moby oci/defaults.go): kernel state a build has no business reading is
+ * hidden, and kernel knobs it could turn are read-only. */
+static const char *const masked_paths[] = {
+    "/proc/asound",       "/proc/acpi",        "/proc/interrupts", "/proc/kcore",
+    "/proc/keys",         "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+    "/proc/sched_debug",  "/proc/scsi",        "/sys/firmware",    "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static void mask_paths(void) {
+  for (size_t i = 0; i < sizeof masked_paths / sizeof masked_paths[0]; i++) {
+    const char *p = masked_paths[i];
+    struct stat st;
+    if (stat(p, &st) < 0) continue; /* this kernel lacks it */
+    int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+                                 : mount("/dev/null", p, NULL, MS_BIND, NULL);
+    if (rc < 0) die("mask paths", errno, "masking %s", p);
+  }
+  for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++) {
+    const char *p = readonly_paths[i];
+    struct stat st;
+    if (stat(p, &st) < 0) continue;
+    int fd = open_tree(AT_FDCWD, p, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (fd < 0) die("mask paths", errno, "cloning %s", p);
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+      die("mask paths", errno, "making %s read-only", p);
+    int err = attach(fd, p);
+    if (err != 0) die("mask paths", err, "binding %s read-only", p);
+    close(fd);
+  }
 }
 
 /* ------------------------------------------------------------------ mode: run — user */
@@ -955,21 +1163,26 @@ static bool is_default_cap(int cap) {
   return false;
 }
 
-static void drop_bounding_set(void) {
+static void drop_bounding_set(const struct spec *s) {
   for (int cap = 0; cap < 64; cap++) {
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break; /* past the kernel's last cap */
-    if (is_default_cap(cap)) continue;
+    if (is_default_cap(cap) || cap_in(cap, s->capadd, s->ncapadd)) continue;
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) die("drop capabilities", errno, "dropping cap %d from the bounding set", cap);
   }
 }
 
-static void set_capabilities(bool keep_default) {
+static void set_capabilities(bool keep_default, const struct spec *s) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
   if (keep_default) {
     for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++) {
       int cap = default_caps[i];
+      data[cap / 32].effective |= 1u << (cap % 32);
+      data[cap / 32].permitted |= 1u << (cap % 32);
+    }
+    for (size_t i = 0; i < s->ncapadd; i++) {
+      int cap = s->capadd[i];
       data[cap / 32].effective |= 1u << (cap % 32);
       data[cap / 32].permitted |= 1u << (cap % 32);
     }
@@ -1038,11 +1251,19 @@ __attribute__((noreturn)) static void run_command(struct spec *s, const struct e
   /* Its own session: the command must not hold a terminal or be reached by the caller's
    * process-group signals except through init. */
   if (setsid() < 0) die("setsid", errno, "starting a session");
-  drop_bounding_set();
+  drop_bounding_set(s);
+  /* Docker leaves no_new_privs off (setuid binaries in the image work, with the privileges of
+   * container ids only) unless asked for it; without it the filter must go in while this
+   * process still has CAP_SYS_ADMIN, i.e. before the switch to the step's user. None of the
+   * syscalls left before execve is one the filter refuses. */
+  if (s->nonewprivs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs", errno, "setting no_new_privs");
+  if (s->seccomp) {
+    int err = load_seccomp(s->capadd, s->ncapadd);
+    if (err != 0) die("seccomp", err, "loading the seccomp filter");
+  }
   switch_user(u);
   if (chdir(s->cwd) < 0) die("chdir", errno, "entering %s", s->cwd);
-  set_capabilities(u->uid == 0);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs", errno, "setting no_new_privs");
+  set_capabilities(u->uid == 0, s);
   /* Close-on-exec rather than close: the record fd must survive until execve succeeds. */
   if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("close fds", errno, "marking fds close-on-exec");
   int err = exec_command(s->argv, s->env, s->envc);
@@ -1092,10 +1313,13 @@ __attribute__((noreturn)) static void run_init(struct spec *s) {
   close(sysfd);
   int hostsfd = clone_host_file(s->hosts, "/etc/hosts", "bind /etc/hosts");
   int resolvfd = clone_host_file(s->resolvconf, "/etc/resolv.conf", "bind /etc/resolv.conf");
+  prepare_mounts(s);
 
   pivot_into(root);
   attach_if_file(hostsfd, "/etc/hosts", "bind /etc/hosts");
   attach_if_file(resolvfd, "/etc/resolv.conf", "bind /etc/resolv.conf");
+  attach_mounts(s);
+  mask_paths();
   if (s->hostname != NULL && s->hostname[0] != '\0' &&
       sethostname(s->hostname, strlen(s->hostname)) < 0)
     die("sethostname", errno, "setting the hostname to %s", s->hostname);

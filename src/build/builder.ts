@@ -21,6 +21,7 @@ import { onbuildTriggers } from './onbuildTriggers.js';
 import type { ImageResolver } from './imageResolver.js';
 import type { ProgressSink, StepRef } from './progress.js';
 import type { StageState } from './stageState.js';
+import type { RunSandboxOptions } from './mounts/runOptions.js';
 import type { BuildServices, ImageRootfs, OverlayMounter } from './stepContext.js';
 import { handlerFor } from './steps/handlers.js';
 
@@ -34,6 +35,8 @@ export interface BuildRequest {
   platform: Platform;
   sourceDateEpoch?: number;
   jobs: number;
+  /** RUN secrets, ssh agents, --cap-add, --security-opt, --allow (default: none, Docker's defaults). */
+  run?: RunSandboxOptions;
 }
 
 export interface BuilderDeps {
@@ -83,6 +86,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     created,
     sourceDateEpoch: req.sourceDateEpoch,
     progress: deps.progress,
+    ...(req.run ? { run: req.run } : {}),
     stageResult: (index) => {
       const r = results.get(index);
       if (!r) throw new TsbuildError('INTERNAL', `stage ${index} was not scheduled`);

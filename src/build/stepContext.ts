@@ -9,6 +9,7 @@ import type { ContentStore } from '../store/contentStore.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
 import type { ImageConfig } from '../image/types.js';
 import type { ProgressSink, StepRef } from './progress.js';
+import type { RunSandboxOptions } from './mounts/runOptions.js';
 import type { LayerRef, StageState } from './stageState.js';
 
 export interface ImageRootfs {
@@ -36,6 +37,8 @@ export interface BuildServices {
   created: string;
   sourceDateEpoch: number | undefined;
   progress: ProgressSink;
+  /** Secrets, ssh agents and sandbox options for RUN (absent: none, Docker's defaults). */
+  run?: RunSandboxOptions;
   /** The result of another stage (waits for it). */
   stageResult(index: number): Promise<ImageRootfs>;
   /** An image by reference, pulled and unpacked if needed (COPY --from=image). */

@@ -16,6 +16,7 @@ import { OciLayoutDestination } from '../transport/ociLayoutDestination.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
 import { BuildReporter } from './buildReporter.js';
+import { RUN_SANDBOX_FLAGS, runSandboxOptions } from './runSandboxFlags.js';
 import { parseOutputSpec } from './outputSpec.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
@@ -49,6 +50,7 @@ export class BuildCommand extends Command {
     'source-date-epoch': Flags.integer({ description: 'timestamp for reproducible images (default: $SOURCE_DATE_EPOCH)', min: 0 }),
     'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
+    ...RUN_SANDBOX_FLAGS,
     ...BUILD_COMPAT_FLAGS,
   });
 
@@ -106,6 +108,7 @@ export class BuildCommand extends Command {
             namedContexts: new Set(namedContexts.keys()),
             platform,
             ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+            run: runSandboxOptions(flags),
             jobs: flags.jobs ?? config.jobs ?? Math.max(1, (await import('node:os')).availableParallelism()),
           },
           {

@@ -9,11 +9,8 @@ export function unsupportedReason(instr: Instruction): string | undefined {
   switch (instr.kind) {
     case 'RUN': {
       const f = instr.flags;
-      if (f.mounts.length > 0) return 'RUN --mount is not supported yet';
-      if (f.network !== undefined) return 'RUN --network is not supported yet';
-      if (f.security !== undefined) return 'RUN --security is not supported yet';
+      // --mount, --network, --security and heredocs are checked where the RUN runs (runStep).
       if (f.devices.length > 0) return 'RUN --device is not supported yet';
-      if (instr.heredocs.length > 0) return 'heredocs in RUN are not supported yet';
       return undefined;
     }
     default:

@@ -61,11 +61,13 @@ export function buildStageGraph(ast: DockerfileAst, opts: ResolveOptions): { sta
 
     const copyFrom: CopyFromRef[] = [];
     stage.instructions.forEach((instr, instructionIndex) => {
-      if (instr.kind !== 'COPY' || instr.from === undefined) return;
+      // RUN --mount=from=… needs its source first, exactly like COPY --from.
+      const froms = instr.kind === 'COPY' ? (instr.from === undefined ? [] : [instr.from]) : instr.kind === 'RUN' ? mountFroms(instr.flags.mounts) : [];
+      for (const rawFrom of froms) {
       let name: string;
       try {
         // BuildKit expands --from with the global ARGs only, like FROM.
-        name = expandWord(instr.from, env, { escapeChar: ast.escapeChar });
+        name = expandWord(rawFrom, env, { escapeChar: ast.escapeChar });
       } catch (err) {
         if (err instanceof ExpansionError) throw stageError(instr, file, err.message, err.hint);
         throw err;
@@ -82,14 +84,15 @@ export function buildStageGraph(ast: DockerfileAst, opts: ResolveOptions): { sta
       } else if (contexts.has(name)) {
         source = { kind: 'context', name };
       } else if (name === '') {
-        throw stageError(instr, file, `COPY --from (${instr.from}) should not be blank`);
+        throw stageError(instr, file, `${instr.kind === 'RUN' ? 'RUN --mount from' : 'COPY --from'} (${rawFrom}) should not be blank`);
       } else {
         source = { kind: 'image', ref: name };
       }
       if (source.kind === 'stage' && source.index === stage.index) {
         throw stageError(instr, file, `circular dependency detected on stage: ${stage.name ?? stage.index}`, 'a stage cannot COPY --from itself');
       }
-      copyFrom.push({ ...source, from: instr.from, instructionIndex });
+      copyFrom.push({ ...source, from: rawFrom, instructionIndex });
+      }
     });
 
     const deps = new Set<number>();
@@ -109,4 +112,16 @@ export function buildStageGraph(ast: DockerfileAst, opts: ResolveOptions): { sta
     };
   });
   return { stages, globalArgs: env };
+}
+
+/** The raw `from=` values of RUN --mount specs (CSV fields, as src/build/mounts/parseMount.ts reads them). */
+function mountFroms(mounts: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const spec of mounts) {
+    for (const field of spec.split(',')) {
+      const m = /^\s*from=(.*)$/i.exec(field.replace(/^"|"$/g, ''));
+      if (m && m[1] !== undefined && m[1] !== '') out.push(m[1]);
+    }
+  }
+  return out;
 }

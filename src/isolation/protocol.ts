@@ -1,5 +1,5 @@
 import { TsbuildError } from '../errors.js';
-import type { RunSpec } from './runtime.js';
+import type { RunSpec, SandboxMount } from './runtime.js';
 
 /**
  * The wire format between NamespaceRuntime and `tsbuild-helper run`; no other TS file knows it.
@@ -84,6 +84,36 @@ export function encodeRunSpec(spec: RunSpec): Buffer {
     checkAbsolute('resolvConf', spec.resolvConf);
     add('resolvconf', spec.resolvConf);
   }
+  for (const m of spec.mounts ?? []) {
+    checkAbsolute('mounts[].target', m.target);
+    add('mount', m.type);
+    add('mount.target', m.target);
+    if (m.type === 'bind') {
+      checkAbsolute('mounts[].source', m.source);
+      add('mount.source', m.source);
+      add('mount.readonly', m.readonly ? '1' : '0');
+    } else if (m.type === 'tmpfs') {
+      checkString('mounts[].options', m.options);
+      add('mount.options', m.options);
+    } else {
+      // Hex: a secret may hold any byte, NUL included, and the spec is NUL-separated.
+      add('mount.content', m.content.toString('hex'));
+      add('mount.mode', m.mode.toString(8));
+      add('mount.uid', String(m.uid));
+      add('mount.gid', String(m.gid));
+    }
+  }
+  if (spec.scratchDir !== undefined) {
+    checkAbsolute('scratchDir', spec.scratchDir);
+    add('scratch', spec.scratchDir);
+  }
+  if ((spec.mounts ?? []).some((m) => m.type === 'file') && spec.scratchDir === undefined) throw invalid('file mounts need scratchDir');
+  if (spec.seccomp !== undefined) add('seccomp', spec.seccomp ? '1' : '0');
+  if (spec.noNewPrivileges !== undefined) add('nonewprivs', spec.noNewPrivileges ? '1' : '0');
+  for (const cap of spec.capAdd ?? []) {
+    if (!Number.isInteger(cap) || cap < 0 || cap > 63) throw invalid(`capability ${cap} is out of range`);
+    add('capadd', String(cap));
+  }
   return Buffer.from(pairs.map(([k, v]) => `${k}\0${v}\0`).join(''), 'utf8');
 }
 
@@ -102,6 +132,7 @@ export function decodeRunSpec(bytes: Buffer): RunSpec {
     hostname: '',
     network: 'host',
   };
+  let mount: SandboxMount | undefined;
   for (let i = 2; i < fields.length; i += 2) {
     const key = fields[i] ?? '';
     const value = fields[i + 1] ?? '';
@@ -123,10 +154,36 @@ export function decodeRunSpec(bytes: Buffer): RunSpec {
         break;
       case 'hosts': spec.etcHosts = value; break;
       case 'resolvconf': spec.resolvConf = value; break;
+      case 'mount':
+        if (value !== 'bind' && value !== 'tmpfs' && value !== 'file') throw invalid(`unknown mount type ${value}`);
+        mount = value === 'bind' ? { type: 'bind', source: '', target: '', readonly: false } : value === 'tmpfs' ? { type: 'tmpfs', target: '', options: '' } : { type: 'file', target: '', content: Buffer.alloc(0), mode: 0o400, uid: 0, gid: 0 };
+        (spec.mounts ??= []).push(mount);
+        break;
+      case 'mount.target': case 'mount.source': case 'mount.readonly': case 'mount.options':
+      case 'mount.content': case 'mount.mode': case 'mount.uid': case 'mount.gid':
+        if (mount === undefined) throw invalid(`${key} before any mount`);
+        setMountField(mount, key.slice(6), value);
+        break;
+      case 'scratch': spec.scratchDir = value; break;
+      case 'seccomp': spec.seccomp = value === '1'; break;
+      case 'nonewprivs': spec.noNewPrivileges = value === '1'; break;
+      case 'capadd': (spec.capAdd ??= []).push(Number(value)); break;
       default: throw invalid(`unknown key ${key}`);
     }
   }
   return spec;
+}
+
+function setMountField(m: SandboxMount, field: string, value: string): void {
+  if (field === 'target') m.target = value;
+  else if (m.type === 'bind' && field === 'source') m.source = value;
+  else if (m.type === 'bind' && field === 'readonly') m.readonly = value === '1';
+  else if (m.type === 'tmpfs' && field === 'options') m.options = value;
+  else if (m.type === 'file' && field === 'content') m.content = Buffer.from(value, 'hex');
+  else if (m.type === 'file' && field === 'mode') m.mode = Number.parseInt(value, 8);
+  else if (m.type === 'file' && field === 'uid') m.uid = Number(value);
+  else if (m.type === 'file' && field === 'gid') m.gid = Number(value);
+  else throw invalid(`mount field ${field} does not apply to a ${m.type} mount`);
 }
 
 /** Parses everything the helper wrote on the record fd; a torn trailing record is ignored. */

@@ -33,7 +33,27 @@ export interface RunSpec {
   etcHosts?: string;
   /** Host file shown read-only as /etc/resolv.conf (default: the host's); skipped likewise. */
   resolvConf?: string;
+  /** RUN --mount entries, attached in this order after pivot_root (sort parents first). */
+  mounts?: SandboxMount[];
+  /** An empty host dir the helper puts a private tmpfs on for `file` mounts (secrets). */
+  scratchDir?: string;
+  /** Docker's default seccomp profile; false only for `--security-opt seccomp=unconfined`. */
+  seccomp?: boolean;
+  /** PR_SET_NO_NEW_PRIVS (Docker: only with `--security-opt no-new-privileges`). */
+  noNewPrivileges?: boolean;
+  /** Capability numbers added to Docker's default set (`--cap-add`). */
+  capAdd?: number[];
 }
+
+/**
+ * A mount inside the sandbox. `bind`: a host path (a dir or a file, e.g. an ssh-agent socket);
+ * `tmpfs`: a fresh tmpfs with mount `options`; `file`: `content` as a file on a private tmpfs
+ * (never on disk), with `mode`, `uid`, `gid`.
+ */
+export type SandboxMount =
+  | { type: 'bind'; source: string; target: string; readonly: boolean }
+  | { type: 'tmpfs'; target: string; options: string }
+  | { type: 'file'; target: string; content: Buffer; mode: number; uid: number; gid: number };
 
 export interface RunOutput {
   onStdout(chunk: Buffer): void;
