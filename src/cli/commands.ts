@@ -4,8 +4,14 @@ import { BuildCommand } from './buildCommand.js';
 import { CompletionCommand } from './completionCommand.js';
 import { FsckCommand } from './fsckCommand.js';
 import { ImagesCommand } from './imagesCommand.js';
+import { InspectCommand } from './inspectCommand.js';
 import { InfoCommand } from './infoCommand.js';
+import { LoginCommand } from './loginCommand.js';
+import { LogoutCommand } from './logoutCommand.js';
+import { PullCommand } from './pullCommand.js';
 import { PushCommand } from './pushCommand.js';
+import { RmiCommand } from './rmiCommand.js';
+import { TagCommand } from './tagCommand.js';
 
 export const commands = {
   bake: BakeCommand,
@@ -14,5 +20,11 @@ export const commands = {
   fsck: FsckCommand,
   images: ImagesCommand,
   info: InfoCommand,
+  inspect: InspectCommand,
+  login: LoginCommand,
+  logout: LogoutCommand,
+  pull: PullCommand,
   push: PushCommand,
+  rmi: RmiCommand,
+  tag: TagCommand,
 };

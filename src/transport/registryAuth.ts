@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { DOCKER_HUB, DOCKER_HUB_API } from '../image/reference.js';
+import { helperGet } from './credentialHelper.js';
 
 export interface AuthChallenge {
   /** Lowercased scheme: `bearer`, `basic`, … */
@@ -126,22 +127,50 @@ export function credentialFiles(options: CredentialFilesOptions = {}): string[] 
 
 export type CredentialLookup = (registry: string, signal?: AbortSignal) => Promise<Credentials | undefined>;
 
-/** Looks credentials up in the auth files; a missing or unreadable file is skipped. */
+/** The key docker writes for a registry in `auths` and hands to credential helpers. */
+export function serverAddress(registry: string): string {
+  return registry === DOCKER_HUB || registry === DOCKER_HUB_API || registry === 'index.docker.io' ? 'https://index.docker.io/v1/' : registry;
+}
+
+interface AuthFile {
+  auths?: Record<string, AuthEntry>;
+  credsStore?: unknown;
+  credHelpers?: Record<string, unknown>;
+}
+
+/**
+ * Looks credentials up in the auth files; a missing or unreadable file is skipped. In each file,
+ * as docker does: a `credHelpers` entry for the registry wins, then an `auths` entry, then the
+ * `credsStore` helper (docker-credential-NAME get, the server URL on stdin).
+ */
 export function fileCredentialLookup(options: CredentialFilesOptions = {}): CredentialLookup {
   const files = credentialFiles(options);
+  const env = options.env ?? process.env;
   return async (registry, signal) => {
     for (const file of files) {
-      let parsed: unknown;
+      let parsed: AuthFile | null;
       try {
-        parsed = JSON.parse(await readFile(file, { encoding: 'utf8', ...(signal ? { signal } : {}) }));
+        parsed = JSON.parse(await readFile(file, { encoding: 'utf8', ...(signal ? { signal } : {}) })) as AuthFile | null;
       } catch (err) {
         if (signal?.aborted) throw err;
         continue;
       }
-      const auths = (parsed as { auths?: Record<string, AuthEntry> } | null)?.auths;
-      if (!auths || typeof auths !== 'object') continue;
+      if (!parsed || typeof parsed !== 'object') continue;
+      const run = { env, ...(signal ? { signal } : {}) };
+      const helpers = parsed.credHelpers && typeof parsed.credHelpers === 'object' ? parsed.credHelpers : {};
       for (const key of authKeysFor(registry)) {
-        const creds = credentialsFromEntry(auths[key]);
+        const helper = helpers[key];
+        if (typeof helper === 'string' && helper !== '') return helperGet(helper, serverAddress(registry), run);
+      }
+      const auths = parsed.auths;
+      if (auths && typeof auths === 'object') {
+        for (const key of authKeysFor(registry)) {
+          const creds = credentialsFromEntry(auths[key]);
+          if (creds) return creds;
+        }
+      }
+      if (typeof parsed.credsStore === 'string' && parsed.credsStore !== '') {
+        const creds = await helperGet(parsed.credsStore, serverAddress(registry), run);
         if (creds) return creds;
       }
     }

@@ -282,6 +282,21 @@ export class RegistryClient {
     await res.discard();
   }
 
+  /** Checks that the registry accepts this client's credentials (`GET /v2/`, as `docker login` does). */
+  async checkLogin(registry: string, signal?: AbortSignal): Promise<void> {
+    const repo = { registry, repository: '' };
+    const what = `login to ${registry}`;
+    const res = await this.request({ method: 'GET', repo, path: this.baseUrl(registryApiHost(registry)), op: 'pull', what, signal });
+    if (res.status === 401 || res.status === 403) {
+      await res.discard();
+      throw new TsbuildError('REGISTRY_AUTH', `logging in to ${registry}: the registry refused the user name or password`, {
+        hint: 'check the user name and password (or token) and try again',
+      });
+    }
+    await this.expectOk(res, 'pull', what, repo);
+    await res.discard();
+  }
+
   /** Deletes a manifest by digest (registries refuse tags here). */
   async deleteManifest(repo: RepositoryRef, digest: string, signal?: AbortSignal): Promise<void> {
     const what = imageName(repo, digest);
@@ -337,7 +352,8 @@ export class RegistryClient {
    * @internal for blobUpload.ts
    */
   async request(spec: RequestSpec): Promise<RegistryResponse> {
-    const scope = `repository:${spec.repo.repository}:${spec.op === 'push' ? 'pull,push' : 'pull'}`;
+    // The API root (/v2/) has no repository, so no scope: a token for the registry itself.
+    const scope = spec.repo.repository === '' ? undefined : `repository:${spec.repo.repository}:${spec.op === 'push' ? 'pull,push' : 'pull'}`;
     const host = spec.endpoint ?? registryApiHost(spec.repo.registry);
     const agent = await this.#agentForHost(host);
     let authorized = false;

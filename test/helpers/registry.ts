@@ -18,6 +18,8 @@ export interface RegistryCredentials {
 export interface StartRegistryOptions {
   /** Require HTTP basic auth with this one user (the registry's htpasswd backend). */
   htpasswd?: RegistryCredentials;
+  /** Require bearer tokens from this issuer (the registry's `auth: token:` mode; see tokenIssuer.ts). */
+  token?: { realm: string; service: string; issuer: string; certFile: string };
   signal?: AbortSignal;
 }
 
@@ -69,7 +71,7 @@ async function bcryptLine(creds: RegistryCredentials): Promise<string> {
   return ht.stdout.trim();
 }
 
-function configYaml(dir: string, port: number, htpasswdFile: string | undefined): string {
+function configYaml(dir: string, port: number, htpasswdFile: string | undefined, token?: StartRegistryOptions['token']): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -88,6 +90,8 @@ function configYaml(dir: string, port: number, htpasswdFile: string | undefined)
   ];
   if (htpasswdFile) {
     lines.push('auth:', '  htpasswd:', '    realm: tsbuild-test', `    path: ${htpasswdFile}`);
+  } else if (token) {
+    lines.push('auth:', '  token:', `    realm: ${token.realm}`, `    service: ${token.service}`, `    issuer: ${token.issuer}`, `    rootcertbundle: ${token.certFile}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -97,6 +101,7 @@ async function waitReady(
   auth: RegistryCredentials | undefined,
   exited: () => boolean,
   signal: AbortSignal | undefined,
+  readyStatus = 200,
 ): Promise<boolean> {
   const headers: Record<string, string> = {};
   if (auth) headers['authorization'] = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
@@ -106,7 +111,7 @@ async function waitReady(
     try {
       const res = await fetch(`${url}/v2/`, { headers, signal: AbortSignal.timeout(2_000) });
       await res.arrayBuffer();
-      if (res.status === 200) return true;
+      if (res.status === readyStatus) return true;
     } catch {
       // Not listening yet.
     }
@@ -132,7 +137,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     }
     const port = await freePort();
     const configFile = join(dir, 'config.yml');
-    await writeFile(configFile, configYaml(dir, port, htpasswdFile));
+    await writeFile(configFile, configYaml(dir, port, htpasswdFile, opts.token));
     const logFile = join(dir, 'registry.log');
     const log = await open(logFile, 'a');
     const child = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', log.fd, log.fd] });
@@ -172,7 +177,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
 
     let ready = false;
     try {
-      ready = await waitReady(url, opts.htpasswd, () => exited, opts.signal);
+      ready = await waitReady(url, opts.htpasswd, () => exited, opts.signal, opts.token ? 401 : 200);
     } catch (err) {
       await stop();
       throw err;
