@@ -7,6 +7,7 @@ import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 import type { ExecResult } from '../../helpers/exec.js';
+import type { TestUser } from '../../helpers/users.js';
 
 export interface Built {
   result: ExecResult;
@@ -16,16 +17,31 @@ export interface Built {
   store: string;
 }
 
-export async function buildOnBusybox(dockerfile: string, opts: { files?: Record<string, string>; args?: string[]; store?: string; env?: Record<string, string> } = {}): Promise<Built> {
-  const base = await busyboxLayout();
-  const ctx = await makeTempDir('tsbuild-run-ctx');
+export interface BuildOptions {
+  files?: Record<string, string>;
+  args?: string[];
+  store?: string;
+  env?: Record<string, string>;
+  /** Build rootless as this user (the store and output then live in a dir the user owns). */
+  user?: TestUser;
+  /** Called with the context dir before the build (to add binary files). */
+  prepare?: (ctx: string) => Promise<void>;
+  /** The base layout (default: the busybox fixture). */
+  base?: { dir: string; tag: string };
+}
+
+export async function buildOnBusybox(dockerfile: string, opts: BuildOptions = {}): Promise<Built> {
+  const base = opts.base ?? (await busyboxLayout());
+  const owner = opts.user ? { owner: opts.user } : {};
+  const ctx = await makeTempDir('tsbuild-run-ctx', owner);
   await writeFile(join(ctx, 'Dockerfile'), dockerfile);
   for (const [name, content] of Object.entries(opts.files ?? {})) await writeFile(join(ctx, name), content);
-  const store = opts.store ?? (await makeTempDir('tsbuild-run-store'));
-  const layout = join(await makeTempDir('tsbuild-run-out'), 'oci');
+  await opts.prepare?.(ctx);
+  const store = opts.store ?? (await makeTempDir('tsbuild-run-store', owner));
+  const layout = join(await makeTempDir('tsbuild-run-out', owner), 'oci');
   const result = await runTsbuild(
-    ['build', '--root', store, '--progress', 'plain', '--build-context', `base=oci-layout://${base.dir}:latest`, '-t', 'run-test:1', '-o', `type=oci,dest=${layout},tar=false`, ...(opts.args ?? []), ctx],
-    opts.env ? { env: opts.env } : {},
+    ['build', '--root', store, '--progress', 'plain', '--build-context', `base=oci-layout://${base.dir}:${base.tag}`, '-t', 'run-test:1', '-o', `type=oci,dest=${layout},tar=false`, ...(opts.args ?? []), ctx],
+    { ...(opts.env ? { env: opts.env } : {}), ...(opts.user ? { user: opts.user, cwd: ctx } : {}) },
   );
   if (result.code !== 0) return { result, layout, store };
   return { result, rootfs: await unpackOciImage(layout, '1'), layout, store };
