@@ -12,7 +12,7 @@ export interface AssembledImage {
   manifest: { bytes: Buffer; descriptor: Descriptor };
 }
 
-export function assembleImage(config: ImageConfig, layers: readonly LayerRef[]): AssembledImage {
+export function assembleImage(config: ImageConfig, layers: readonly LayerRef[], annotations?: ReadonlyMap<string, string>): AssembledImage {
   const configBytes = Buffer.from(JSON.stringify(config));
   const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: sha256Digest(configBytes), size: configBytes.length };
   const manifest: ImageManifest = {
@@ -20,6 +20,7 @@ export function assembleImage(config: ImageConfig, layers: readonly LayerRef[]):
     mediaType: MediaType.ociManifest,
     config: configDesc,
     layers: layers.map((l) => l.descriptor),
+    ...(annotations && annotations.size > 0 ? { annotations: Object.fromEntries(annotations) } : {}),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return {

@@ -16,7 +16,7 @@ import type { Snapshotter } from '../snapshot/snapshotter.js';
 import type { ContentStore } from '../store/contentStore.js';
 import type { ImageStore } from '../store/imageStore.js';
 import { assembleImage } from './assembleImage.js';
-import { finalizeConfig, inheritConfig, scratchConfig, withoutOnBuild } from './imageConfig.js';
+import { finalizeConfig, inheritConfig, scratchConfig, withLabels, withoutOnBuild } from './imageConfig.js';
 import { onbuildTriggers } from './onbuildTriggers.js';
 import type { ImageResolver } from './imageResolver.js';
 import type { ProgressSink, StepRef } from './progress.js';
@@ -35,6 +35,10 @@ export interface BuildRequest {
   platform: Platform;
   sourceDateEpoch?: number;
   jobs: number;
+  /** `--label K=V`: set in the image config over the Dockerfile's LABELs. */
+  labels?: ReadonlyMap<string, string>;
+  /** `--annotation K=V`: set on the image manifest. */
+  annotations?: ReadonlyMap<string, string>;
   /** RUN secrets, ssh agents, --cap-add, --security-opt, --allow (default: none, Docker's defaults). */
   run?: RunSandboxOptions;
 }
@@ -152,8 +156,8 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
   await Promise.all([...results.values()]);
   const final = await (results.get(graph.target.index) as Promise<ImageRootfs>);
 
-  const config: ImageConfig = finalizeConfig(final.config, created);
-  const image = assembleImage(config, final.layers);
+  const config: ImageConfig = finalizeConfig(withLabels(final.config, req.labels), created);
+  const image = assembleImage(config, final.layers, req.annotations);
   await deps.content.writeBytes(image.config.bytes, { digest: image.config.descriptor.digest });
   await deps.content.writeBytes(image.manifest.bytes, { digest: image.manifest.descriptor.digest });
   for (const tag of tags) await deps.images.tag(tag, { ...image.manifest.descriptor }, signal);

@@ -34,6 +34,12 @@ export function withContainerConfig(config: ImageConfig, patch: Partial<Containe
   return { ...config, config: { ...(config.config ?? {}), ...patch } };
 }
 
+/** `--label K=V` from the command line: set over the Dockerfile's LABELs, with no history entry (as buildx). */
+export function withLabels(config: ImageConfig, labels: ReadonlyMap<string, string> | undefined): ImageConfig {
+  if (!labels || labels.size === 0) return config;
+  return withContainerConfig(config, { Labels: { ...(config.config?.Labels ?? {}), ...Object.fromEntries(labels) } });
+}
+
 export function withoutOnBuild(config: ImageConfig): ImageConfig {
   const inner = { ...(config.config ?? {}) };
   delete inner.OnBuild;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
+import { parseAnnotationFlags } from '../build/buildAnnotations.js';
 import { build } from '../build/builder.js';
 import { ImageResolver } from '../build/imageResolver.js';
 import { countingSource } from '../build/transferProgress.js';
@@ -45,6 +46,8 @@ export class BuildCommand extends Command {
     progress: Flags.string({ description: 'progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet (default: $TSBUILD_PROGRESS or auto)', options: ['auto', 'tty', 'plain', 'json', 'quiet'] }),
     quiet: Flags.boolean({ char: 'q', description: 'print only the image ID', default: false }),
     platform: Flags.string({ description: 'target platform (only the host platform can run RUN steps)' }),
+    label: Flags.string({ description: 'set a label in the image config: KEY=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    annotation: Flags.string({ description: 'set an annotation on the image manifest: [manifest:]KEY=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     pull: Flags.boolean({ description: 'always fetch base images from their registry', default: false }),
     jobs: Flags.integer({ description: 'stages to build at once', min: 1 }),
     'source-date-epoch': Flags.integer({ description: 'timestamp for reproducible images (default: $SOURCE_DATE_EPOCH)', min: 0 }),
@@ -71,6 +74,8 @@ export class BuildCommand extends Command {
     });
     const outputs = flags.output.map(parseOutputSpec);
     const buildArgs = parseKeyValues(flags['build-arg'], '--build-arg', true);
+    const labels = parseKeyValues(flags.label, '--label', false);
+    const annotations = parseAnnotationFlags(flags.annotation);
     const namedContexts = parseKeyValues(flags['build-context'], '--build-context', false);
     const sourceDateEpoch = flags['source-date-epoch'] ?? envEpoch();
     const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
@@ -108,6 +113,8 @@ export class BuildCommand extends Command {
             namedContexts: new Set(namedContexts.keys()),
             platform,
             ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+            labels,
+            annotations,
             run: runSandboxOptions(flags),
             jobs: flags.jobs ?? config.jobs ?? Math.max(1, (await import('node:os')).availableParallelism()),
           },

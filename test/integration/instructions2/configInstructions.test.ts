@@ -136,3 +136,42 @@ describe('config instructions', () => {
     }
   });
 });
+
+describe('--label and --annotation', () => {
+  let registry: TestRegistry;
+  let base: string;
+  let store: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    base = await seedBusybox(registry.host);
+    store = await makeTempDir('tsbuild-store');
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it('puts --label in config.Labels over the Dockerfile LABELs and --annotation on the manifest, as buildx does', async () => {
+    const ctx = await makeTempDir('tsbuild-ctx');
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nLABEL keep=dockerfile over=dockerfile\n`);
+    const out = join(await makeTempDir('tsbuild-out'), 'layout');
+    const res = await runTsbuild([
+      'build', '-q', '--root', store, '-t', 'labels:1', '-o', `type=oci,dest=${out},tar=false`,
+      '--label', 'over=flag', '--label', 'org.example.team=core',
+      '--annotation', 'org.opencontainers.image.title=demo', '--annotation', 'manifest:org.example.note=a=b',
+      ctx,
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    const cfg = await configOf(`oci:${out}:1`);
+    expect(cfg.config['Labels']).toEqual({ keep: 'dockerfile', over: 'flag', 'org.example.team': 'core' });
+    // Command-line labels add no history entry.
+    expect(cfg.history.filter((h) => h.created_by?.startsWith('LABEL'))).toHaveLength(1);
+    const { stdout } = await execChecked('skopeo', ['inspect', '--raw', `oci:${out}:1`]);
+    const manifest = JSON.parse(stdout) as { annotations?: Record<string, string> };
+    expect(manifest.annotations).toEqual({ 'org.opencontainers.image.title': 'demo', 'org.example.note': 'a=b' });
+
+    const bad = await runTsbuild(['build', '-q', '--root', store, '--annotation', 'index:x=y', ctx]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--annotation index:x=y: index annotations are not supported yet/);
+  });
+});
