@@ -1,0 +1,156 @@
+/**
+ * The cache as the step loop uses it: compute the step's key, reuse a recorded result on a hit,
+ * otherwise run the step and record what it made. A hit writes nothing and unpacks nothing:
+ * layers are unpacked (from the content store) only when a later step that runs needs them.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Instruction } from '../dockerfile/instructions.js';
+import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
+import type { Snapshotter } from '../snapshot/snapshotter.js';
+import type { ContentStore } from '../store/contentStore.js';
+import { digestOf } from './canonicalJson.js';
+import { CacheIndex, type CacheEntry } from './cacheIndex.js';
+import { cacheKey, stateDigest } from './cacheKey.js';
+import { ContextHasher, statCachePath } from './contextHasher.js';
+import { explainMiss } from './explainMiss.js';
+import { stepInputs, type InputView } from './stepInputs.js';
+
+export interface CacheableState {
+  config: ImageConfig;
+  layers: readonly { diffID: string; descriptor: Descriptor }[];
+  cmdSet: boolean;
+}
+
+export interface BuildCacheOptions {
+  storeRoot: string;
+  content: ContentStore;
+  snapshots: Snapshotter;
+  platform: Platform;
+  contextDir: string;
+  /** Names this build's step positions apart from other projects' (e.g. context dir + Dockerfile path). */
+  scope: string;
+  /** SOURCE_DATE_EPOCH of this build, if any. */
+  sourceDateEpoch?: number;
+  /** --no-cache: never reuse, still record. */
+  noCache: boolean;
+  /** --no-cache-filter: stages (by name or index) that never reuse. */
+  noCacheStages: ReadonlySet<string>;
+  /** .dockerignore: context paths COPY never sees (true = hidden). */
+  contextFilter?: (relPath: string, isDir: boolean) => boolean;
+  /** Where an entry's layer may be fetched from when the local store lacks it (remote caches). */
+  fetchLayer?: (descriptor: Descriptor, signal: AbortSignal) => Promise<boolean>;
+}
+
+export interface StepRequest<S extends CacheableState> {
+  instr: Instruction;
+  state: S;
+  /** Stage name or `stage-N`, and its index, for --no-cache-filter and positions. */
+  stage: { label: string; index: number };
+  /** The step's position in its stage (its ordinal among the stage's steps). */
+  position: string;
+  /** The step as shown, e.g. `COPY . /app`. */
+  display: string;
+  view: Omit<InputView, 'hashContext'>;
+  signal: AbortSignal;
+}
+
+export interface StepOutcome<S> {
+  state: S;
+  cached: boolean;
+  /** Why it missed (undefined on a hit). */
+  reason?: string;
+}
+
+export class BuildCache {
+  readonly index: CacheIndex;
+  readonly #opts: BuildCacheOptions;
+  readonly #hasher: ContextHasher;
+
+  constructor(opts: BuildCacheOptions) {
+    this.#opts = opts;
+    this.index = new CacheIndex(join(opts.storeRoot, 'cache'));
+    this.#hasher = new ContextHasher(statCachePath(opts.storeRoot));
+  }
+
+  async run<S extends CacheableState>(req: StepRequest<S>, execute: () => Promise<S>): Promise<StepOutcome<S>> {
+    const { state, signal, instr } = req;
+    const parent = stateDigest(state);
+    const view: InputView = { ...req.view, hashContext: (sources, s) => this.#hasher.hash(this.#opts.contextDir, sources, s, this.#opts.contextFilter) };
+    const inputs = await stepInputs(instr, view, signal);
+    const key = cacheKey(parent, inputs, this.#opts.platform, this.#opts.sourceDateEpoch);
+    const positionId = digestOf({ scope: this.#opts.scope, stage: req.stage.label, position: req.position });
+    const previous = await this.index.position(positionId);
+    const record = { version: 1 as const, key, parent, inputs };
+    const disabled = this.#opts.noCache || this.#opts.noCacheStages.has(req.stage.label) || this.#opts.noCacheStages.has(String(req.stage.index));
+
+    const entry = disabled ? undefined : await this.#usable(await this.index.get(key), signal);
+    if (entry) {
+      const next = instr.kind === 'ARG' ? await execute() : applyEntry(state, entry);
+      if (previous?.key !== key) await this.index.setPosition(positionId, record, signal);
+      return { state: next, cached: true };
+    }
+    const reason = disabled
+      ? `cache disabled (${this.#opts.noCache ? '--no-cache' : '--no-cache-filter'})`
+      : explainMiss(previous, { firstInStage: req.position === '2', parent, inputs });
+    await this.materialize(state.layers, signal);
+    const next = await execute();
+    await this.index.put(entryFor(key, req.display, state, next), signal);
+    await this.index.setPosition(positionId, record, signal);
+    return { state: next, cached: false, reason };
+  }
+
+  /** Unpacks the layers a running step (or a COPY --from) needs, from the content store. */
+  async materialize(layers: CacheableState['layers'], signal: AbortSignal): Promise<void> {
+    for (const layer of layers) {
+      if (await this.#opts.snapshots.hasLayer(layer.diffID)) continue;
+      if (!(await blobExists(this.#opts.content, layer.descriptor.digest)) && this.#opts.fetchLayer) await this.#opts.fetchLayer(layer.descriptor, signal);
+      await this.#opts.snapshots.ensureLayer(layer.diffID, layer.descriptor.mediaType, async () => this.#opts.content.read(layer.descriptor.digest, signal), signal);
+    }
+  }
+
+  /** Saves the context stat cache (only if it changed). */
+  async finish(signal?: AbortSignal): Promise<void> {
+    await this.#hasher.save(signal);
+  }
+
+  /** An entry whose layer blob is gone (and cannot be fetched) is a miss, not a broken build. */
+  async #usable(entry: CacheEntry | undefined, signal: AbortSignal): Promise<CacheEntry | undefined> {
+    if (!entry?.layer) return entry;
+    const digest = entry.layer.descriptor.digest;
+    // Existence only: verifying (re-hashing) every layer on every rebuild would cost what the cache saves;
+    // the blob is verified when it is read (unpacked or exported).
+    if (await blobExists(this.#opts.content, digest)) return entry;
+    return this.#opts.fetchLayer ? entry : undefined;
+  }
+}
+
+function applyEntry<S extends CacheableState>(state: S, entry: CacheEntry): S {
+  return {
+    ...state,
+    config: { ...entry.config, history: [...(state.config.history ?? []), ...entry.history] },
+    layers: entry.layer ? [...state.layers, entry.layer] : state.layers,
+    cmdSet: entry.cmdSet,
+  };
+}
+
+function entryFor(key: string, step: string, before: CacheableState, after: CacheableState): CacheEntry {
+  const history = after.config.history;
+  // `history: []` keeps the key where it was: a hit must serialize to the very same config bytes.
+  const config = { ...after.config, history: [] };
+  const added = after.layers.length > before.layers.length ? after.layers[after.layers.length - 1] : undefined;
+  return {
+    version: 1,
+    key,
+    createdAt: Date.now(),
+    step,
+    ...(added ? { layer: { diffID: added.diffID, descriptor: { mediaType: added.descriptor.mediaType, digest: added.descriptor.digest, size: added.descriptor.size } } } : {}),
+    config,
+    history: (history ?? []).slice(before.config.history?.length ?? 0),
+    cmdSet: after.cmdSet,
+  };
+}
+
+async function blobExists(content: ContentStore, digest: string): Promise<boolean> {
+  return stat(content.blobPath(digest)).then((s) => s.isFile(), () => false);
+}
