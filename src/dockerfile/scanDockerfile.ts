@@ -41,7 +41,7 @@ function isComment(line: string): boolean {
 function readDirectives(text: string, file: string): { escapeChar: '\\' | '`'; directives: Record<string, string> } {
   const directives: Record<string, string> = {};
   let escapeChar: '\\' | '`' = '\\';
-  for (const d of DockerfileParser.parse(text).getDirectives()) {
+  for (const d of DockerfileParser.parse(directiveHeader(text)).getDirectives()) {
     const name = d.getName().toLowerCase();
     if (!VALID_DIRECTIVES.has(name)) break;
     const r = d.getRange();
@@ -62,6 +62,21 @@ function readDirectives(text: string, file: string): { escapeChar: '\\' | '`'; d
     directives[name] = value;
   }
   return { escapeChar, directives };
+}
+
+/**
+ * The leading comment and blank lines: directives can only live there, and handing
+ * dockerfile-ast the whole file made it parse every instruction (most of the parse time).
+ */
+function directiveHeader(text: string): string {
+  const re = /[^\n]*(?:\n|$)/g;
+  let end = 0;
+  for (let m = re.exec(text); m !== null && m[0] !== ''; m = re.exec(text)) {
+    const line = m[0].replace(LEADING_SPACE, '');
+    if (line !== '' && !line.startsWith('#')) break;
+    end = re.lastIndex;
+  }
+  return text.slice(0, end);
 }
 
 /** Physical lines with their line endings, as Go's bufio scanner with a keep-ends split. */

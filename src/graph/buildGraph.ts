@@ -2,7 +2,7 @@ import { TsbuildError } from '../errors.js';
 import type { DockerfileAst, StageAst } from '../dockerfile/instructions.js';
 import { buildStageGraph, stageError } from './buildStageGraph.js';
 import { isProxyArg } from './platformArgs.js';
-import { pruneToTarget, topoOrder } from './topoOrder.js';
+import { pruneToTarget, StageCycleError, topoOrder } from './topoOrder.js';
 
 /** Where a stage's root filesystem, or a COPY --from source, comes from. */
 export type StageSource =
@@ -81,7 +81,18 @@ function findTarget(stages: readonly ResolvedStage[], target: string | undefined
 export function resolveBuildGraph(ast: DockerfileAst, opts: ResolveOptions): BuildGraph {
   const { stages: all, globalArgs } = buildStageGraph(ast, opts);
   const target = findTarget(all, opts.target);
-  const order = topoOrder(all, pruneToTarget(all, target.index));
+  let order: number[];
+  try {
+    order = topoOrder(all, pruneToTarget(all, target.index));
+  } catch (err) {
+    if (!(err instanceof StageCycleError)) throw err;
+    // Point at the first COPY --from (or FROM) of a stuck stage that reaches another stuck stage.
+    const stuck = new Set(err.stuck);
+    const first = all[err.stuck[0] as number] as ResolvedStage;
+    const copy = first.copyFrom.find((c) => c.kind === 'stage' && stuck.has(c.index));
+    const at = copy ? (first.ast.instructions[copy.instructionIndex] ?? first.ast.from) : first.ast.from;
+    throw stageError(at, ast.file, err.message, err.hint);
+  }
   const stages = order.map((i) => all[i] as ResolvedStage);
   for (const s of stages) {
     if (s.base.kind === 'image' && s.base.ref === '') {

@@ -52,11 +52,20 @@ export function topoOrder(nodes: readonly GraphNode[], include: readonly number[
   }
   if (order.length !== wanted.size) {
     const stuck = [...wanted].filter((i) => !order.includes(i)).sort((a, b) => a - b);
-    throw new TsbuildError(
-      'DOCKERFILE_STAGE',
-      `ordering stages: circular dependency detected on stage: ${stuck.map((i) => label(byIndex.get(i), i)).join(', ')}`,
-      { hint: 'a stage cannot COPY --from a stage that (directly or not) depends on it' },
-    );
+    throw new StageCycleError(stuck, stuck.map((i) => label(byIndex.get(i), i)));
   }
   return order;
+}
+
+/** The stages that could not be ordered; resolveBuildGraph points it at a Dockerfile line. */
+export class StageCycleError extends TsbuildError {
+  constructor(
+    readonly stuck: readonly number[],
+    labels: readonly string[],
+  ) {
+    super('DOCKERFILE_STAGE', `circular dependency detected on stage: ${labels.join(', ')}`, {
+      hint: 'a stage cannot COPY --from a stage that (directly or not) depends on it',
+    });
+    this.name = 'StageCycleError';
+  }
 }
