@@ -76,7 +76,10 @@ const ALIASES: Record<string, string[]> = {
 export function withHelpGroups<T extends Record<string, object>>(flags: T): T {
   const out: Record<string, object> = {};
   for (const [name, flag] of Object.entries(flags)) {
-    out[name] = { ...flag, helpGroup: GROUPS[name] ?? 'OTHER', ...(ALIASES[name] ? { aliases: ALIASES[name] } : {}) };
+    const aliases = ALIASES[name];
+    // oclif's help does not list aliases, so the description names them.
+    const described = aliases ? { aliases, description: `${(flag as { description?: string }).description ?? ''} (also --${aliases.join(', --')})` } : {};
+    out[name] = { ...flag, helpGroup: GROUPS[name] ?? 'OTHER', ...described };
   }
   return out as T;
 }
