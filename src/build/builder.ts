@@ -3,12 +3,15 @@
  * stages in parallel, bounded by `jobs`), and writes the target stage as an image in the store.
  */
 import pLimit from 'p-limit';
+import type { ContextFilter } from '../context/dockerignore.js';
 import { DockerfileError } from '../dockerfile/dockerfileError.js';
 import type { DockerfileAst, Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parseDockerfile.js';
 import { unsupportedReason } from '../dockerfile/unsupported.js';
 import { TsbuildError } from '../errors.js';
 import { resolveBuildGraph, type ResolvedStage } from '../graph/buildGraph.js';
+import { platformArgs } from '../graph/platformArgs.js';
+import { hostPlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import type { Runtime } from '../isolation/runtime.js';
@@ -28,6 +31,8 @@ import { handlerFor } from './steps/handlers.js';
 export interface BuildRequest {
   dockerfile: { text: string; name: string };
   contextDir: string;
+  /** The context's .dockerignore (see src/context): true hides a path from COPY/ADD. */
+  contextFilter?: ContextFilter;
   tags: readonly string[];
   target?: string;
   buildArgs: ReadonlyMap<string, string>;
@@ -65,7 +70,12 @@ export interface BuildResult {
 
 export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortSignal): Promise<BuildResult> {
   const ast = parseDockerfile(req.dockerfile.text, { file: req.dockerfile.name });
-  const graph = resolveBuildGraph(ast, { target: req.target, buildArgs: req.buildArgs, namedContexts: req.namedContexts });
+  const graph = resolveBuildGraph(ast, {
+    target: req.target,
+    buildArgs: req.buildArgs,
+    namedContexts: req.namedContexts,
+    builtinArgs: platformArgs(req.platform, hostPlatform()),
+  });
   refuseUnsupported(ast, graph.stages);
   for (const name of graph.unusedBuildArgs) {
     deps.progress.emit({ type: 'warning', message: `build argument ${name} was given but no stage uses it`, time: Date.now() });
@@ -85,6 +95,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     xattrFlavor: deps.xattrFlavor,
     tmpDir: deps.tmpDir,
     contextDir: req.contextDir,
+    ...(req.contextFilter ? { contextFilter: req.contextFilter } : {}),
     buildArgs: req.buildArgs,
     globalArgs: graph.globalArgs,
     created,
