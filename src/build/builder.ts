@@ -3,15 +3,13 @@
  * stages in parallel, bounded by `jobs`), and writes the target stage as an image in the store.
  */
 import pLimit from 'p-limit';
-import type { ContextFilter } from '../context/dockerignore.js';
+import type { BuildCache } from '../cache/buildCache.js';
 import { DockerfileError } from '../dockerfile/dockerfileError.js';
 import type { DockerfileAst, Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parseDockerfile.js';
 import { unsupportedReason } from '../dockerfile/unsupported.js';
 import { TsbuildError } from '../errors.js';
 import { resolveBuildGraph, type ResolvedStage } from '../graph/buildGraph.js';
-import { platformArgs } from '../graph/platformArgs.js';
-import { hostPlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import type { Runtime } from '../isolation/runtime.js';
@@ -27,12 +25,11 @@ import type { StageState } from './stageState.js';
 import type { RunSandboxOptions } from './mounts/runOptions.js';
 import type { BuildServices, ImageRootfs, OverlayMounter } from './stepContext.js';
 import { handlerFor } from './steps/handlers.js';
+import { stepCacheView } from './stepCacheView.js';
 
 export interface BuildRequest {
   dockerfile: { text: string; name: string };
   contextDir: string;
-  /** The context's .dockerignore (see src/context): true hides a path from COPY/ADD. */
-  contextFilter?: ContextFilter;
   tags: readonly string[];
   target?: string;
   buildArgs: ReadonlyMap<string, string>;
@@ -58,6 +55,8 @@ export interface BuilderDeps {
   xattrFlavor: 'user' | 'trusted';
   tmpDir: string;
   progress: ProgressSink;
+  /** The build cache; absent: every step runs. */
+  cache?: BuildCache;
 }
 
 export interface BuildResult {
@@ -70,12 +69,7 @@ export interface BuildResult {
 
 export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortSignal): Promise<BuildResult> {
   const ast = parseDockerfile(req.dockerfile.text, { file: req.dockerfile.name });
-  const graph = resolveBuildGraph(ast, {
-    target: req.target,
-    buildArgs: req.buildArgs,
-    namedContexts: req.namedContexts,
-    builtinArgs: platformArgs(req.platform, hostPlatform()),
-  });
+  const graph = resolveBuildGraph(ast, { target: req.target, buildArgs: req.buildArgs, namedContexts: req.namedContexts });
   refuseUnsupported(ast, graph.stages);
   for (const name of graph.unusedBuildArgs) {
     deps.progress.emit({ type: 'warning', message: `build argument ${name} was given but no stage uses it`, time: Date.now() });
@@ -85,6 +79,9 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
   const created = new Date(req.sourceDateEpoch !== undefined ? req.sourceDateEpoch * 1000 : Date.now()).toISOString().replace('.000Z', 'Z');
 
   const results = new Map<number, Promise<ImageRootfs>>();
+  // Stages none of whose steps ran: a fully cached target keeps its earlier `created`, so a
+  // rebuild with no change gives the same image digest and writes nothing.
+  const allCached = new Set(graph.stages.map((s) => s.index));
   const limit = pLimit(Math.max(1, req.jobs));
   let nextStepId = 1;
   const services: BuildServices = {
@@ -95,7 +92,6 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     xattrFlavor: deps.xattrFlavor,
     tmpDir: deps.tmpDir,
     contextDir: req.contextDir,
-    ...(req.contextFilter ? { contextFilter: req.contextFilter } : {}),
     buildArgs: req.buildArgs,
     globalArgs: graph.globalArgs,
     created,
@@ -105,7 +101,9 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     stageResult: (index) => {
       const r = results.get(index);
       if (!r) throw new TsbuildError('INTERNAL', `stage ${index} was not scheduled`);
-      return r;
+      // A stage served from the cache has its layers in the store but maybe not unpacked yet.
+      const cache = deps.cache;
+      return cache ? r.then(async (res) => (await cache.materialize(res.layers, signal), res)) : r;
     },
     image: (ref, s) => deps.resolver.image(ref, s),
     namedContext: (name, s) => deps.resolver.context(name, s),
@@ -141,13 +139,24 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
       const step: StepRef = { id: nextStepId++, name, stage: label };
       const t0 = Date.now();
       deps.progress.emit({ type: 'step-start', step, time: t0 });
+      let cached = false;
+      let cacheReason: string | undefined;
       try {
-        state = await handlerFor(instr).execute(instr, state, { services, stage, step, signal });
+        const before = state;
+        const execute = () => handlerFor(instr).execute(instr, before, { services, stage, step, signal });
+        if (deps.cache) {
+          const outcome = await deps.cache.run(
+            { instr, state, stage: { label, index: stage.index }, position: String(steps.findIndex((s) => s.instr === instr) + 2), display: instr.original.trim(), view: stepCacheView(state, stage, services), signal },
+            execute,
+          );
+          ({ state, cached, reason: cacheReason } = outcome);
+        } else state = await execute();
       } catch (err) {
         deps.progress.emit({ type: 'step-end', step, time: Date.now(), durationMs: Date.now() - t0, cached: false, error: messageOf(err) });
         throw atInstruction(err, at, ast.file);
       }
-      deps.progress.emit({ type: 'step-end', step, time: Date.now(), durationMs: Date.now() - t0, cached: false });
+      if (!cached) allCached.delete(stage.index);
+      deps.progress.emit({ type: 'step-end', step, time: Date.now(), durationMs: Date.now() - t0, cached, ...(cacheReason ? { cacheReason } : {}) });
     }
     return { config: state.config, layers: state.layers };
   };
@@ -167,11 +176,19 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
   await Promise.all([...results.values()]);
   const final = await (results.get(graph.target.index) as Promise<ImageRootfs>);
 
-  const config: ImageConfig = finalizeConfig(withLabels(final.config, req.labels), created);
+  await deps.cache?.finish(signal);
+  const lastCreated = final.config.history?.at(-1)?.created;
+  const reuseCreated = req.sourceDateEpoch === undefined && allCached.has(graph.target.index) && stageHasSteps(graph.target) && lastCreated !== undefined;
+  const config: ImageConfig = finalizeConfig(withLabels(final.config, req.labels), reuseCreated ? lastCreated : created);
   const image = assembleImage(config, final.layers, req.annotations);
-  await deps.content.writeBytes(image.config.bytes, { digest: image.config.descriptor.digest });
-  await deps.content.writeBytes(image.manifest.bytes, { digest: image.manifest.descriptor.digest });
-  for (const tag of tags) await deps.images.tag(tag, { ...image.manifest.descriptor }, signal);
+  // A fully cached rebuild makes the same config and manifest: verify them and leave the store untouched.
+  for (const blob of [image.config, image.manifest]) {
+    if (!(await deps.content.has(blob.descriptor.digest, signal))) await deps.content.writeBytes(blob.bytes, { digest: blob.descriptor.digest });
+  }
+  for (const tag of tags) {
+    // Re-tagging to the same manifest would rewrite images.json for nothing.
+    if ((await deps.images.get(tag))?.digest !== image.manifest.descriptor.digest) await deps.images.tag(tag, { ...image.manifest.descriptor }, signal);
+  }
   return { manifest: image.manifest.descriptor, config: image.config.descriptor, tags, layers: final.layers.length };
 }
 
@@ -225,6 +242,10 @@ function refuseUnsupported(ast: DockerfileAst, stages: readonly ResolvedStage[])
       }
     }
   }
+}
+
+function stageHasSteps(stage: ResolvedStage): boolean {
+  return stage.ast.instructions.length > 0;
 }
 
 function messageOf(err: unknown): string {
