@@ -3,7 +3,10 @@ import { resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { parseAnnotationFlags } from '../build/buildAnnotations.js';
 import { build } from '../build/builder.js';
+import { BuildCache } from '../cache/buildCache.js';
+import { withBuildLease } from '../cache/cacheGc.js';
 import { ImageResolver } from '../build/imageResolver.js';
+import { teeProgress, type ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { openDestination } from '../transport/openDestination.js';
@@ -54,6 +57,8 @@ export class BuildCommand extends Command {
     'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
     ...RUN_SANDBOX_FLAGS,
+    'no-cache-filter': Flags.string({ description: 'do not reuse the cache for this stage (name or index; repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    'explain-cache': Flags.boolean({ description: 'after the build, say for every step that missed the cache which input changed', default: false }),
     ...BUILD_COMPAT_FLAGS,
   });
 
@@ -103,7 +108,20 @@ export class BuildCommand extends Command {
           pull: flags.pull,
           progress,
         });
-        const result = await build(
+        const cache = new BuildCache({
+          storeRoot: store.root,
+          content: store.content,
+          snapshots: store.snapshots,
+          platform,
+          contextDir,
+          scope: `${contextDir}\0${flags.file ?? 'Dockerfile'}`,
+          ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+          noCache: !flags.cache,
+          noCacheStages: new Set(flags['no-cache-filter']),
+        });
+        const misses: string[] = [];
+        const buildProgress = flags['explain-cache'] ? teeProgress(progress, missRecorder(misses)) : progress;
+        const result = await withBuildLease(store.root, async () => build(
           {
             dockerfile: { text: dockerfileText, name: flags.file ?? 'Dockerfile' },
             contextDir,
@@ -127,10 +145,12 @@ export class BuildCommand extends Command {
             resolver,
             xattrFlavor: store.xattrFlavor,
             tmpDir: store.tmpDir,
-            progress,
+            progress: buildProgress,
+            cache,
           },
           signal,
-        );
+        ), signal);
+        if (flags['explain-cache']) reporter.info(misses.length === 0 ? 'cache: every step was reused' : `cache misses:\n${misses.map((m) => `  ${m}`).join('\n')}`);
         for (const out of outputs) {
           const source = new StoreImageSource(store.content, result.tags[0] ?? result.manifest.digest, result.manifest);
           const dest = new OciLayoutDestination({ path: resolve(out.dest), tar: out.tar, names: result.tags });
@@ -153,6 +173,15 @@ export class BuildCommand extends Command {
       await registry.close();
     }
   }
+}
+
+/** Collects the reason of every step that ran instead of coming from the cache. */
+function missRecorder(into: string[]): ProgressSink {
+  return {
+    emit(e) {
+      if (e.type === 'step-end' && !e.cached && !e.error && e.cacheReason) into.push(`${e.step.name}: ${e.cacheReason}`);
+    },
+  };
 }
 
 function openNamedContext(name: string, spec: string) {
