@@ -589,6 +589,8 @@ struct spec {
   size_t nmounts;
   int *capadd;
   size_t ncapadd;
+  const char **cgroups; /* cgroup.procs files to join first */
+  size_t ncgroups;
   const char **lowers;
   size_t nlowers;
   char **argv;
@@ -641,6 +643,8 @@ static void parse_spec(struct spec *s) {
   s->env = calloc(nstrings / 2 + 1, sizeof *s->env);
   s->mounts = calloc(nstrings / 2 + 1, sizeof *s->mounts);
   s->capadd = calloc(nstrings / 2 + 1, sizeof *s->capadd);
+  s->cgroups = calloc(nstrings / 2 + 1, sizeof *s->cgroups);
+  if (s->cgroups == NULL) die("read spec", ENOMEM, "parsing");
   if (s->lowers == NULL || s->argv == NULL || s->env == NULL || s->mounts == NULL || s->capadd == NULL)
     die("read spec", ENOMEM, "parsing");
   s->seccomp = true;
@@ -672,6 +676,10 @@ static void parse_spec(struct spec *s) {
     else if (strcmp(key, "hosts") == 0) s->hosts = value;
     else if (strcmp(key, "resolvconf") == 0) s->resolvconf = value;
     else if (strcmp(key, "scratch") == 0) s->scratch = value;
+    else if (strcmp(key, "cgroup") == 0) {
+      if (!is_abs(value)) die("read spec", EINVAL, "cgroup file %s is not absolute", value);
+      s->cgroups[s->ncgroups++] = value;
+    }
     else if (strcmp(key, "seccomp") == 0) s->seccomp = strcmp(value, "1") == 0;
     else if (strcmp(key, "nonewprivs") == 0) s->nonewprivs = strcmp(value, "1") == 0;
     else if (strcmp(key, "capadd") == 0) {
@@ -1359,6 +1367,12 @@ static int mode_run(void) {
   struct spec s;
   memset(&s, 0, sizeof s);
   parse_spec(&s);
+
+  /* Join the step's cgroups before anything forks: every process of the step is then inside. */
+  for (size_t i = 0; i < s.ncgroups; i++) {
+    int err = write_file(s.cgroups[i], "0");
+    if (err != 0) die("join cgroup", err, "writing %s", s.cgroups[i]);
+  }
 
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (s.netnone ? CLONE_NEWNET : 0);
   if (unshare(flags) < 0)

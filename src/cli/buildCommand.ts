@@ -133,7 +133,7 @@ export class BuildCommand extends Command {
             ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
             labels,
             annotations,
-            run: runSandboxOptions(flags),
+            run: await runSandboxOptions(flags, (message) => process.stderr.write(`${message}\n`)),
             jobs: flags.jobs ?? config.jobs ?? Math.max(1, (await import('node:os')).availableParallelism()),
           },
           {

@@ -1,6 +1,7 @@
 /** `tsbuild build` flags for RUN steps: secrets, ssh agents and the sandbox's security options. */
 import { Flags } from '@oclif/core';
-import { parseCapabilities, parseSecretFlag, parseSshFlag, type RunSandboxOptions } from '../build/mounts/runOptions.js';
+import { parseCapabilities, parseMemory, parseSecretFlag, parseSshFlag, type RunSandboxOptions } from '../build/mounts/runOptions.js';
+import { probeCgroups, type ResourceLimits } from '../isolation/cgroups.js';
 import { TsbuildError } from '../errors.js';
 
 const many = { multiple: true as const, multipleNonGreedy: true, default: [] as string[] };
@@ -10,10 +11,35 @@ export const RUN_SANDBOX_FLAGS = {
   ssh: Flags.string({ description: 'ssh agent for RUN --mount=type=ssh: default or ID=SOCKET (repeatable)', ...many }),
   'cap-add': Flags.string({ description: "add a capability to RUN steps' default set (repeatable)", ...many }),
   'security-opt': Flags.string({ description: 'seccomp=unconfined or no-new-privileges (repeatable)', ...many }),
+  memory: Flags.string({ description: 'memory limit for each RUN step, e.g. 512m (needs cgroups: root, or cgroup v2 delegation)' }),
+  cpus: Flags.string({ description: 'CPU limit for each RUN step, e.g. 1.5' }),
+  'pids-limit': Flags.integer({ description: 'process limit for each RUN step', min: 1 }),
   allow: Flags.string({ description: 'grant an entitlement: security.insecure (for RUN --security=insecure)', ...many }),
 };
 
-export function runSandboxOptions(flags: { secret: string[]; ssh: string[]; 'cap-add': string[]; 'security-opt': string[]; allow: string[] }): RunSandboxOptions {
+type SandboxFlags = { secret: string[]; ssh: string[]; 'cap-add': string[]; 'security-opt': string[]; allow: string[]; memory?: string | undefined; cpus?: string | undefined; 'pids-limit'?: number | undefined };
+
+/** The options, plus the resource limits when this machine can apply them (else a notice on stderr). */
+export async function runSandboxOptions(flags: SandboxFlags, notice: (message: string) => void): Promise<RunSandboxOptions> {
+  const options = baseOptions(flags);
+  const limits: ResourceLimits = {};
+  if (flags.memory !== undefined) limits.memory = parseMemory(flags.memory);
+  if (flags.cpus !== undefined) {
+    const cpus = Number(flags.cpus);
+    if (!Number.isFinite(cpus) || cpus <= 0) throw new TsbuildError('USAGE', `invalid --cpus ${JSON.stringify(flags.cpus)}`, { hint: 'a positive number, e.g. 1.5' });
+    limits.cpus = cpus;
+  }
+  if (flags['pids-limit'] !== undefined) limits.pids = flags['pids-limit'];
+  if (Object.keys(limits).length === 0) return options;
+  const why = await probeCgroups(limits);
+  if (why !== undefined) {
+    notice(`warning: --memory/--cpus/--pids-limit are not applied: ${why}`);
+    return options;
+  }
+  return { ...options, limits };
+}
+
+function baseOptions(flags: SandboxFlags): RunSandboxOptions {
   let seccomp = true;
   let noNewPrivileges = false;
   for (const opt of flags['security-opt']) {

@@ -110,6 +110,10 @@ export function encodeRunSpec(spec: RunSpec): Buffer {
   if ((spec.mounts ?? []).some((m) => m.type === 'file') && spec.scratchDir === undefined) throw invalid('file mounts need scratchDir');
   if (spec.seccomp !== undefined) add('seccomp', spec.seccomp ? '1' : '0');
   if (spec.noNewPrivileges !== undefined) add('nonewprivs', spec.noNewPrivileges ? '1' : '0');
+  for (const procs of spec.cgroupProcs ?? []) {
+    checkAbsolute('cgroupProcs[]', procs);
+    add('cgroup', procs);
+  }
   for (const cap of spec.capAdd ?? []) {
     if (!Number.isInteger(cap) || cap < 0 || cap > 63) throw invalid(`capability ${cap} is out of range`);
     add('capadd', String(cap));
@@ -168,6 +172,7 @@ export function decodeRunSpec(bytes: Buffer): RunSpec {
       case 'seccomp': spec.seccomp = value === '1'; break;
       case 'nonewprivs': spec.noNewPrivileges = value === '1'; break;
       case 'capadd': (spec.capAdd ??= []).push(Number(value)); break;
+      case 'cgroup': (spec.cgroupProcs ??= []).push(value); break;
       default: throw invalid(`unknown key ${key}`);
     }
   }

@@ -43,6 +43,8 @@ export interface RunSpec {
   noNewPrivileges?: boolean;
   /** Capability numbers added to Docker's default set (`--cap-add`). */
   capAdd?: number[];
+  /** cgroup.procs files the helper joins before it starts the step (resource limits). */
+  cgroupProcs?: string[];
 }
 
 /**

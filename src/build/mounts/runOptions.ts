@@ -1,5 +1,6 @@
 /** What `tsbuild build` tells RUN steps about secrets, ssh agents and the sandbox's limits. */
 import { TsbuildError } from '../../errors.js';
+import type { ResourceLimits } from '../../isolation/cgroups.js';
 
 /** `--secret id=ID,src=FILE` or `--secret id=ID,env=VAR`: read when a RUN mounts it, never stored. */
 export type SecretSource = { file: string } | { env: string };
@@ -15,6 +16,8 @@ export interface RunSandboxOptions {
   noNewPrivileges: boolean;
   /** `--allow security.insecure`. */
   allowInsecure: boolean;
+  /** `--memory`, `--cpus`, `--pids-limit`; only set when this machine can apply them. */
+  limits?: ResourceLimits;
 }
 
 export const defaultRunOptions: RunSandboxOptions = {
@@ -77,4 +80,14 @@ export function parseSshFlag(value: string, env: NodeJS.ProcessEnv): [string, st
   if (!path) throw new TsbuildError('USAGE', `--ssh ${id}: SSH_AUTH_SOCK is not set`, { hint: 'start an agent (eval $(ssh-agent)) or pass --ssh ID=/path/to/agent.sock' });
   if (path.includes(',')) throw new TsbuildError('USAGE', `--ssh ${id}: only one agent socket per id is supported (key files are not)`);
   return [id, path];
+}
+
+/** Docker's memory sizes: "512m", "1g", "1048576" (bytes). */
+export function parseMemory(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(value.trim());
+  if (!m) throw new TsbuildError('USAGE', `invalid --memory ${JSON.stringify(value)}`, { hint: 'e.g. --memory 512m or --memory 2g' });
+  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase()] ?? 1;
+  const bytes = Math.floor(Number(m[1]) * unit);
+  if (bytes < 6 * 1024 * 1024) throw new TsbuildError('USAGE', `--memory ${value} is below the 6MB Docker allows`);
+  return bytes;
 }

@@ -5,6 +5,7 @@ import { expandWord } from '../../dockerfile/expand.js';
 import type { RunInstruction } from '../../dockerfile/instructions.js';
 import { TsbuildError } from '../../errors.js';
 import { proxyBuildArgs } from '../../graph/platformArgs.js';
+import { createRunCgroup } from '../../isolation/cgroups.js';
 import type { SandboxMount } from '../../isolation/runtime.js';
 import type { ActiveSnapshot } from '../../snapshot/snapshotter.js';
 import { envToMap, runEnvironment } from '../imageConfig.js';
@@ -41,6 +42,7 @@ export const runStep: StepHandler<RunInstruction> = {
 
     const active = await services.snapshots.prepare(state.layers.map((l) => l.diffID));
     let scratch: string | undefined;
+    const cgroup = options.limits ? await createRunCgroup(options.limits) : undefined;
     try {
       scratch = await mkdtemp(join(services.tmpDir, 'run-scratch-'));
       const result = await withRunMounts(instr, mounts, ctx, async (prepared) => {
@@ -64,6 +66,7 @@ export const runStep: StepHandler<RunInstruction> = {
             seccomp: options.seccomp && !insecure,
             noNewPrivileges: options.noNewPrivileges,
             capAdd: insecure ? Array.from({ length: 41 }, (_, i) => i) : [...options.capAdd],
+            ...(cgroup ? { cgroupProcs: cgroup.procsFiles } : {}),
           },
           {
             onStdout: (data) => services.progress.emit({ type: 'step-log', step, stream: 'stdout', data, time: Date.now() }),
@@ -88,6 +91,7 @@ export const runStep: StepHandler<RunInstruction> = {
       throw err;
     } finally {
       if (scratch) await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+      await cgroup?.remove();
     }
   },
 };
