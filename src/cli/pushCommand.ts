@@ -1,9 +1,11 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { TsbuildError } from '../errors.js';
 import { parseReference } from '../image/reference.js';
+import { countingSource } from '../build/transferProgress.js';
 import { copyImage } from '../transport/copyImage.js';
 import { openDestination } from '../transport/openDestination.js';
 import { StoreImageSource } from '../transport/storeSource.js';
+import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
 import { withSignals } from './signals.js';
 
@@ -22,6 +24,7 @@ export class PushCommand extends Command {
     root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
     'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     quiet: Flags.boolean({ char: 'q', description: 'print nothing but errors', default: false }),
+    progress: Flags.string({ description: 'transfer progress (default: $TSBUILD_PROGRESS or auto)', options: ['auto', 'tty', 'plain', 'json', 'quiet'] }),
   };
 
   async run(): Promise<void> {
@@ -34,10 +37,13 @@ export class PushCommand extends Command {
     }
     const registry = makeRegistryClient(flags['insecure-registry']);
     try {
+      // Bars with bytes and rate on a terminal, one line per blob in logs.
+      const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: undefined, isTTY: process.stderr.isTTY === true });
+      const display = createProgressDisplay(mode, process.stderr, process.env);
       await withSignals(async (signal) => {
         const dest = openDestination(args.destination ?? `docker://${name}`, { registry, sourceName: name });
-        const { manifestDigest } = await copyImage(new StoreImageSource(store.content, name, top), dest, { signal });
-        if (!flags.quiet) process.stderr.write(`pushed ${name} to ${dest.reference}\n`);
+        const { manifestDigest } = await copyImage(countingSource(new StoreImageSource(store.content, name, top), display, 'push'), dest, { signal }).finally(() => display.close());
+        if (mode === 'plain' || mode === 'tty') process.stderr.write(`pushed ${name} to ${dest.reference}\n`);
         process.stdout.write(`${manifestDigest}\n`);
       });
     } finally {
