@@ -10,6 +10,7 @@ import { parseDockerfile } from '../dockerfile/parseDockerfile.js';
 import { unsupportedReason } from '../dockerfile/unsupported.js';
 import { TsbuildError } from '../errors.js';
 import { resolveBuildGraph, type ResolvedStage } from '../graph/buildGraph.js';
+import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import type { Runtime } from '../isolation/runtime.js';
@@ -19,6 +20,7 @@ import type { ImageStore } from '../store/imageStore.js';
 import { assembleImage } from './assembleImage.js';
 import { finalizeConfig, inheritConfig, scratchConfig, withLabels, withoutOnBuild } from './imageConfig.js';
 import { onbuildTriggers } from './onbuildTriggers.js';
+import { assertRunnable } from './platformCheck.js';
 import type { ImageResolver } from './imageResolver.js';
 import type { ProgressSink, StepRef } from './progress.js';
 import type { StageState } from './stageState.js';
@@ -119,8 +121,10 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     let state: StageState;
     let triggers: Instruction[] = [];
     try {
-      const base = await baseOf(stage, services, deps.resolver, req.platform, signal);
-      state = { config: base ? inheritConfig(base.config) : scratchConfig(req.platform), layers: base?.layers ?? [], args: new Map(), cmdSet: false };
+      // FROM --platform overrides the build's target platform for this stage (BuildKit).
+      const stagePlatform = stage.platform ? parsePlatform(stage.platform) : req.platform;
+      const base = await baseOf(stage, services, deps.resolver, stagePlatform, signal);
+      state = { config: base ? inheritConfig(base.config) : scratchConfig(stagePlatform), layers: base?.layers ?? [], args: new Map(), cmdSet: false };
       // Docker runs the base's ONBUILD triggers before the stage's own instructions; they are not inherited further.
       triggers = onbuildTriggers(state.config.config?.OnBuild, describeBase(stage, graph.stages));
       if (state.config.config?.OnBuild) state = { ...state, config: withoutOnBuild(state.config) };
@@ -143,7 +147,11 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
       let cacheReason: string | undefined;
       try {
         const before = state;
-        const execute = () => handlerFor(instr).execute(instr, before, { services, stage, step, signal });
+        const execute = async () => {
+          // A RUN for a foreign platform needs emulation: say so instead of "exec format error".
+          if (instr.kind === 'RUN') await assertRunnable(before.config, hostPlatform());
+          return handlerFor(instr).execute(instr, before, { services, stage, step, signal });
+        };
         if (deps.cache) {
           const outcome = await deps.cache.run(
             { instr, state, stage: { label, index: stage.index }, position: String(steps.findIndex((s) => s.instr === instr) + 2), display: instr.original.trim(), view: stepCacheView(state, stage, services), signal },
@@ -200,10 +208,9 @@ async function baseOf(stage: ResolvedStage, services: BuildServices, resolver: I
     case 'stage':
       return services.stageResult(base.index);
     case 'context':
-      return resolver.context(base.name, signal);
+      return resolver.context(base.name, signal, platform);
     case 'image':
-      void platform;
-      return resolver.image(base.ref, signal);
+      return resolver.image(base.ref, signal, platform);
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import pLimit from 'p-limit';
 import { TsbuildError } from '../errors.js';
+import { formatPlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import type { Platform } from '../image/types.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
@@ -42,24 +43,27 @@ export class ImageResolver {
   }
 
   /** A named build context (`FROM name` where `--build-context name=...` was given). */
-  context(name: string, signal: AbortSignal): Promise<ImageRootfs> {
-    return this.#once(`context:${name}`, async () => {
+  context(name: string, signal: AbortSignal, platform?: Platform): Promise<ImageRootfs> {
+    const want = platform ?? this.#deps.platform;
+    return this.#once(`context:${name}@${formatPlatform(want)}`, async () => {
       const source = this.#deps.openContext(name);
       if (!source) throw new TsbuildError('CONTEXT', `build context ${name} is not defined`, { hint: `pass --build-context ${name}=oci-layout://PATH` });
-      return this.#fetch(source, signal);
+      return this.#fetch(source, signal, want);
     });
   }
 
-  image(refText: string, signal: AbortSignal): Promise<ImageRootfs> {
+  /** An image by reference; `platform` (FROM --platform) overrides the build's platform. */
+  image(refText: string, signal: AbortSignal, platform?: Platform): Promise<ImageRootfs> {
     const ref = parseReference(refText);
     const name = ref.toString();
-    return this.#once(`image:${name}`, async () => {
+    const want = platform ?? this.#deps.platform;
+    return this.#once(`image:${name}@${formatPlatform(want)}`, async () => {
       if (!this.#deps.pull) {
         const local = await this.#deps.images.get(name);
-        if (local) return this.#fetch(new StoreImageSource(this.#deps.content, name, local), signal);
+        if (local) return this.#fetch(new StoreImageSource(this.#deps.content, name, local), signal, want);
       }
       this.#deps.progress.emit({ type: 'info', message: `pulling ${name}`, time: Date.now() });
-      return this.#fetch(new RegistrySource(this.#deps.registry(), ref), signal);
+      return this.#fetch(new RegistrySource(this.#deps.registry(), ref), signal, want);
     });
   }
 
@@ -72,11 +76,11 @@ export class ImageResolver {
     return p;
   }
 
-  async #fetch(original: ImageSource, signal: AbortSignal): Promise<ImageRootfs> {
+  async #fetch(original: ImageSource, signal: AbortSignal, platform: Platform = this.#deps.platform): Promise<ImageRootfs> {
     const { content, snapshots } = this.#deps;
     const source = countingSource(original, this.#deps.progress, 'pull');
     try {
-      const resolved = await resolveImage(source, this.#deps.platform, signal);
+      const resolved = await resolveImage(source, platform, signal);
       const limit = pLimit(this.#deps.concurrency ?? 3);
       const layers = await Promise.all(
         resolved.manifest.layers.map((descriptor, i) =>
