@@ -16,11 +16,11 @@ import { inNamespace, mountOverlay, reexecInNamespace, unmount } from '../isolat
 import { NamespaceRuntime } from '../isolation/runtime.js';
 import { copyImage } from '../transport/copyImage.js';
 import { OciLayoutSource } from '../transport/ociLayoutSource.js';
-import { OciLayoutDestination } from '../transport/ociLayoutDestination.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
 import { BuildReporter } from './buildReporter.js';
 import { RUN_SANDBOX_FLAGS, runSandboxOptions } from './runSandboxFlags.js';
+import { OUTPUT_FLAGS, writeBuildOutputs } from './buildOutputs.js';
 import { parseOutputSpec } from './outputSpec.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
@@ -45,7 +45,8 @@ export class BuildCommand extends Command {
     target: Flags.string({ description: 'build this stage and what it needs' }),
     'build-arg': Flags.string({ description: 'set a build argument: NAME=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     'build-context': Flags.string({ description: 'named context: NAME=oci-layout://PATH[:TAG] (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    output: Flags.string({ char: 'o', description: 'output: type=oci,dest=PATH[,tar=false] (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    output: Flags.string({ char: 'o', description: 'output: type=oci|docker|tar|local,dest=PATH, type=registry (repeatable; see README)', multiple: true, multipleNonGreedy: true, default: [] }),
+    ...OUTPUT_FLAGS,
     progress: Flags.string({ description: 'progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet (default: $TSBUILD_PROGRESS or auto)', options: ['auto', 'tty', 'plain', 'json', 'quiet'] }),
     quiet: Flags.boolean({ char: 'q', description: 'print only the image ID', default: false }),
     platform: Flags.string({ description: 'target platform (only the host platform can run RUN steps)' }),
@@ -151,12 +152,11 @@ export class BuildCommand extends Command {
           signal,
         ), signal);
         if (flags['explain-cache']) reporter.info(misses.length === 0 ? 'cache: every step was reused' : `cache misses:\n${misses.map((m) => `  ${m}`).join('\n')}`);
-        for (const out of outputs) {
-          const source = new StoreImageSource(store.content, result.tags[0] ?? result.manifest.digest, result.manifest);
-          const dest = new OciLayoutDestination({ path: resolve(out.dest), tar: out.tar, names: result.tags });
-          await copyImage(countingSource(source, progress, 'export'), dest, { signal });
-          reporter.info(`exported OCI image layout to ${out.dest}`);
-        }
+        await writeBuildOutputs({
+          outputs, flags, content: store.content, registry, result, signal,
+          wrapSource: (source, action) => countingSource(source, progress, action),
+          info: (message) => reporter.info(message),
+        });
         for (const ref of flags.destination) {
           // kaniko's --destination: push what was just built, under that name.
           const source = new StoreImageSource(store.content, result.tags[0] ?? result.manifest.digest, result.manifest);

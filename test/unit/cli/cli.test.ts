@@ -18,7 +18,14 @@ describe('cli', () => {
   it('parses -o as buildx spells it', () => {
     expect(parseOutputSpec('type=oci,dest=out.tar')).toEqual({ type: 'oci', dest: 'out.tar', tar: true });
     expect(parseOutputSpec('type=oci,dest=out,tar=false')).toEqual({ type: 'oci', dest: 'out', tar: false });
-    expect(() => parseOutputSpec('type=docker,dest=x')).toThrow(/not supported yet/);
+    expect(parseOutputSpec('type=docker,dest=x.tar,compression=gzip,compression-level=9')).toEqual({ type: 'docker', dest: 'x.tar', tar: true, compression: 'gzip', compressionLevel: 9 });
+    expect(parseOutputSpec('type=image,push=true,name=a:1,name=b:2,compression=zstd,oci-mediatypes=true')).toEqual({ type: 'registry', names: ['a:1', 'b:2'], compression: 'zstd', ociMediaTypes: true });
+    expect(parseOutputSpec('type=registry')).toEqual({ type: 'registry', names: [] });
+    expect(parseOutputSpec('type=local,dest=out')).toEqual({ type: 'local', dest: 'out' });
+    expect(parseOutputSpec('outdir')).toEqual({ type: 'local', dest: 'outdir' });
+    expect(() => parseOutputSpec('type=cacheonly')).toThrow(/not supported/);
+    expect(() => parseOutputSpec('type=oci,dest=x,compression=lz4')).toThrow(/gzip or zstd/);
+    expect(() => parseOutputSpec('type=oci,dest=x,compression=gzip,compression-level=12')).toThrow(/0-9/);
     expect(() => parseOutputSpec('type=oci')).toThrow(/dest/);
   });
 
