@@ -34,7 +34,8 @@ export type ErrorCode =
   | 'ABORTED'
   | 'INTERNAL'
   | 'CONFIG'
-  | 'COMPOSE_INVALID';
+  | 'COMPOSE_INVALID'
+  | 'DOCKERFILE_CHECK';
 
 export interface TsbuildErrorOptions {
   hint?: string;

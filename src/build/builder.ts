@@ -3,6 +3,7 @@
  * stages in parallel, bounded by `jobs`), and writes the target stage as an image in the store.
  */
 import pLimit from 'p-limit';
+import type { ContextFilter } from '../context/dockerignore.js';
 import type { BuildCache } from '../cache/buildCache.js';
 import { DockerfileError } from '../dockerfile/dockerfileError.js';
 import type { DockerfileAst, Instruction } from '../dockerfile/instructions.js';
@@ -10,6 +11,8 @@ import { parseDockerfile } from '../dockerfile/parseDockerfile.js';
 import { unsupportedReason } from '../dockerfile/unsupported.js';
 import { TsbuildError } from '../errors.js';
 import { resolveBuildGraph, type ResolvedStage } from '../graph/buildGraph.js';
+import { lintDockerfile } from '../graph/lintDockerfile.js';
+import { platformArgs } from '../graph/platformArgs.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
@@ -32,6 +35,8 @@ import { stepCacheView } from './stepCacheView.js';
 export interface BuildRequest {
   dockerfile: { text: string; name: string };
   contextDir: string;
+  /** The context's .dockerignore (see src/context): true hides a path from COPY/ADD. */
+  contextFilter?: ContextFilter;
   tags: readonly string[];
   target?: string;
   buildArgs: ReadonlyMap<string, string>;
@@ -71,11 +76,17 @@ export interface BuildResult {
 
 export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortSignal): Promise<BuildResult> {
   const ast = parseDockerfile(req.dockerfile.text, { file: req.dockerfile.name });
-  const graph = resolveBuildGraph(ast, { target: req.target, buildArgs: req.buildArgs, namedContexts: req.namedContexts });
+  const graph = resolveBuildGraph(ast, {
+    target: req.target,
+    buildArgs: req.buildArgs,
+    namedContexts: req.namedContexts,
+    builtinArgs: platformArgs(req.platform, hostPlatform()),
+  });
   refuseUnsupported(ast, graph.stages);
   for (const name of graph.unusedBuildArgs) {
     deps.progress.emit({ type: 'warning', message: `build argument ${name} was given but no stage uses it`, time: Date.now() });
   }
+  checkDockerfile(req, deps.progress);
   // Refuse bad tags before doing any work.
   const tags = req.tags.map((t) => parseReference(t).toString());
   const created = new Date(req.sourceDateEpoch !== undefined ? req.sourceDateEpoch * 1000 : Date.now()).toISOString().replace('.000Z', 'Z');
@@ -94,6 +105,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     xattrFlavor: deps.xattrFlavor,
     tmpDir: deps.tmpDir,
     contextDir: req.contextDir,
+    ...(req.contextFilter ? { contextFilter: req.contextFilter } : {}),
     buildArgs: req.buildArgs,
     globalArgs: graph.globalArgs,
     created,
@@ -253,6 +265,27 @@ function refuseUnsupported(ast: DockerfileAst, stages: readonly ResolvedStage[])
 
 function stageHasSteps(stage: ResolvedStage): boolean {
   return stage.ast.instructions.length > 0;
+}
+
+/** BuildKit's checks run on every build: warnings are shown, and fail it under `# check=error=true`. */
+function checkDockerfile(req: BuildRequest, progress: ProgressSink): void {
+  const checks = lintDockerfile(req.dockerfile.text, {
+    file: req.dockerfile.name,
+    ...(req.target !== undefined ? { target: req.target } : {}),
+    buildArgs: req.buildArgs,
+    builtinArgs: platformArgs(req.platform, hostPlatform()),
+    namedContexts: req.namedContexts,
+  });
+  const warnings = checks.problems.filter((p) => p.level === 'warning' && p.rule !== 'UnusedBuildArg');
+  for (const w of warnings) {
+    const at = w.range ? `${req.dockerfile.name}:${w.range.start.line}: ` : '';
+    progress.emit({ type: 'warning', message: `${at}${w.rule}: ${w.message}`, time: Date.now() });
+  }
+  if (checks.warningsAreErrors && warnings.length > 0) {
+    throw new TsbuildError('DOCKERFILE_CHECK', `${warnings.length} Dockerfile check${warnings.length === 1 ? '' : 's'} failed and # check=error=true is set`, {
+      hint: 'see the warnings above (or run tsbuild lint); skip a rule with # check=skip=RULE',
+    });
+  }
 }
 
 function messageOf(err: unknown): string {

@@ -2,6 +2,7 @@
  * Everything a step handler may use, injected by the builder. Handlers reach the outside world
  * (store, sandbox, mounts, other stages) only through this, so tests can hand them fakes.
  */
+import type { ContextFilter } from '../context/dockerignore.js';
 import type { Instruction } from '../dockerfile/instructions.js';
 import type { ResolvedStage } from '../graph/buildGraph.js';
 import type { Runtime } from '../isolation/runtime.js';
@@ -30,6 +31,8 @@ export interface BuildServices {
   xattrFlavor: 'user' | 'trusted';
   tmpDir: string;
   contextDir: string;
+  /** .dockerignore of the build context: true hides a path from COPY/ADD. */
+  contextFilter?: ContextFilter;
   buildArgs: ReadonlyMap<string, string>;
   /** Values of the global ARGs (before the first FROM), for `ARG NAME` re-declared in a stage. */
   globalArgs: ReadonlyMap<string, string>;

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { parseAnnotationFlags } from '../build/buildAnnotations.js';
@@ -21,6 +20,9 @@ import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlag
 import { BuildReporter } from './buildReporter.js';
 import { RUN_SANDBOX_FLAGS, runSandboxOptions } from './runSandboxFlags.js';
 import { OUTPUT_FLAGS, writeBuildOutputs } from './buildOutputs.js';
+import { loadDockerignore } from '../context/dockerignore.js';
+import { readDockerfile } from '../context/readDockerfile.js';
+import { runCheck } from './lintCommand.js';
 import { parseOutputSpec } from './outputSpec.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
@@ -41,7 +43,8 @@ export class BuildCommand extends Command {
 
   static override flags = withHelpGroups({
     tag: Flags.string({ char: 't', description: 'name and tag for the image (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    file: Flags.string({ char: 'f', description: 'path to the Dockerfile (default: CONTEXT/Dockerfile)' }),
+    file: Flags.string({ char: 'f', description: 'path to the Dockerfile, or - to read it from stdin (default: CONTEXT/Dockerfile)' }),
+    check: Flags.boolean({ description: 'check the Dockerfile (parse, resolve stages, lint) and build nothing', default: false }),
     target: Flags.string({ description: 'build this stage and what it needs' }),
     'build-arg': Flags.string({ description: 'set a build argument: NAME=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     'build-context': Flags.string({ description: 'named context: NAME=oci-layout://PATH[:TAG] (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
@@ -65,6 +68,14 @@ export class BuildCommand extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(BuildCommand);
+    if (flags.check) {
+      // Checking needs no namespace and no store.
+      process.exitCode = await runCheck(
+        { context: flags.context ?? args.context, file: flags.file, target: flags.target, buildArgs: flags['build-arg'], platform: flags.platform },
+        process.stdout,
+      );
+      return;
+    }
     if (!inNamespace()) {
       // Re-run this very command inside the build's own namespace (see src/README.md).
       process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], process.env);
@@ -72,12 +83,11 @@ export class BuildCommand extends Command {
     }
     const config = await loadConfig(process.env);
     const contextDir = resolve(flags.context ?? args.context);
-    const dockerfilePath = flags.file ? resolve(flags.file) : resolve(contextDir, 'Dockerfile');
-    const dockerfileText = await readFile(dockerfilePath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new TsbuildError('CONTEXT', `reading Dockerfile ${dockerfilePath}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, {
-        hint: flags.file ? 'check the -f path' : 'add a Dockerfile to the context or pass -f PATH',
-      });
-    });
+    // `-f -` reads stdin, which the namespace re-exec above passes through.
+    const dockerfile = await readDockerfile(flags.file, contextDir, process.stdin);
+    // The Dockerfile is read whatever .dockerignore says; the patterns only hide files from COPY/ADD.
+    const ignore = await loadDockerignore(contextDir, dockerfile.path);
+    const dockerfileText = dockerfile.text;
     const outputs = flags.output.map(parseOutputSpec);
     const buildArgs = parseKeyValues(flags['build-arg'], '--build-arg', true);
     const labels = parseKeyValues(flags.label, '--label', false);
@@ -124,8 +134,9 @@ export class BuildCommand extends Command {
         const buildProgress = flags['explain-cache'] ? teeProgress(progress, missRecorder(misses)) : progress;
         const result = await withBuildLease(store.root, async () => build(
           {
-            dockerfile: { text: dockerfileText, name: flags.file ?? 'Dockerfile' },
+            dockerfile: { text: dockerfile.text, name: dockerfile.name },
             contextDir,
+            ...(ignore.filter ? { contextFilter: ignore.filter } : {}),
             tags: flags.tag,
             ...(flags.target ? { target: flags.target } : {}),
             buildArgs,

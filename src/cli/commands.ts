@@ -7,6 +7,7 @@ import { FsckCommand } from './fsckCommand.js';
 import { ImagesCommand } from './imagesCommand.js';
 import { InspectCommand } from './inspectCommand.js';
 import { InfoCommand } from './infoCommand.js';
+import { LintCommand } from './lintCommand.js';
 import { LoginCommand } from './loginCommand.js';
 import { LogoutCommand } from './logoutCommand.js';
 import { PullCommand } from './pullCommand.js';
@@ -23,6 +24,7 @@ export const commands = {
   images: ImagesCommand,
   info: InfoCommand,
   inspect: InspectCommand,
+  lint: LintCommand,
   login: LoginCommand,
   logout: LogoutCommand,
   pull: PullCommand,

@@ -130,7 +130,9 @@ export function lintDockerfile(text: string, opts: LintOptions): LintResult {
 
   const kept = check.skipAll ? [] : warnings.filter((w) => !check.skip.has(w.rule));
   const problems = [...errors, ...kept].sort((a, b) => (a.range?.start.line ?? 0) - (b.range?.start.line ?? 0));
-  return { problems, warningsAreErrors: check.error, failed: errors.length > 0 || (check.error && kept.length > 0) };
+  // An unused --build-arg is a build warning, not one of BuildKit's checks: error=true ignores it.
+  const failing = kept.filter((w) => w.rule !== 'UnusedBuildArg');
+  return { problems, warningsAreErrors: check.error, failed: errors.length > 0 || (check.error && failing.length > 0) };
 }
 
 /** Variable names a word refers to, found by expanding it with a recording lookup. */

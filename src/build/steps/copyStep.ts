@@ -125,7 +125,7 @@ export const copyStep: StepHandler<CopyInstruction> = {
       let layer: LayerInfo;
       if (!local) layer = await write();
       else if (expanded.from === undefined) {
-        layer = await write({ root: ctx.services.contextDir, name: 'build context' });
+        layer = await write({ root: ctx.services.contextDir, name: 'build context', ...(ctx.services.contextFilter ? { skip: ctx.services.contextFilter } : {}) });
       } else {
         const source = await copySource(instr, expanded.from, ctx);
         layer = await withReadonlyRootfs(ctx.services, source.rootfs.layers, (srcRoot) => write({ root: srcRoot, name: source.name }));
