@@ -1,4 +1,6 @@
+import { TsbuildError } from '../errors.js';
 import type { ImageReference } from '../image/reference.js';
+import { DockerArchiveDestination } from './dockerArchiveDestination.js';
 import { OciLayoutDestination } from './ociLayoutDestination.js';
 import { OciLayoutSource } from './ociLayoutSource.js';
 import type { RegistryClient } from './registryClient.js';
@@ -15,12 +17,14 @@ export interface OpenDestinationOptions {
   local?: (ref: ImageReference) => ImageDestination;
 }
 
-/** Opens `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker://REF` or a bare name for writing. */
+/** Opens `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REF]`, `docker://REF` or a bare name for writing. */
 export function openDestination(spec: string, options: OpenDestinationOptions): ImageDestination {
   const t = parseDestination(spec);
   switch (t.transport) {
     case 'docker':
       return new RegistryDestination(options.registry, t.reference);
+    case 'docker-archive':
+      return new DockerArchiveDestination(t.path, t.reference ? [t.reference.toString()] : options.sourceName !== undefined ? [options.sourceName] : []);
     case 'local':
       return options.local ? options.local(t.reference) : new RegistryDestination(options.registry, t.reference);
     case 'oci':
@@ -57,5 +61,7 @@ export function openSource(spec: string, options: OpenSourceOptions): ImageSourc
         ...(options.tmpDir !== undefined ? { tmpDir: options.tmpDir } : {}),
       });
     }
+    case 'docker-archive':
+      throw new TsbuildError('TRANSPORT_INVALID', `reading ${spec}: docker-archive: can only be written`);
   }
 }

@@ -6,11 +6,13 @@ export type TransportName =
   | { transport: 'oci'; path: string; ref: string | undefined }
   | { transport: 'oci-archive'; path: string; ref: string | undefined }
   | { transport: 'docker'; reference: ImageReference }
+  /** `docker save` format (write only); the reference becomes the archive's RepoTags. */
+  | { transport: 'docker-archive'; path: string; reference: ImageReference | undefined }
   /** A bare name: the local image store; the caller maps it. */
   | { transport: 'local'; reference: ImageReference };
 
-const ACCEPTED = 'oci:DIR[:REF], oci-archive:FILE[:REF], docker://NAME[:TAG|@DIGEST], or a bare image name for the local store';
-const unsupported = new Set(['docker-archive', 'docker-daemon', 'containers-storage', 'dir', 'tarball', 'ostree', 'sif', 'atomic']);
+const ACCEPTED = 'oci:DIR[:REF], oci-archive:FILE[:REF], docker://NAME[:TAG|@DIGEST], docker-archive:FILE[:NAME:TAG] (push only), or a bare image name for the local store';
+const unsupported = new Set(['docker-daemon', 'containers-storage', 'dir', 'tarball', 'ostree', 'sif', 'atomic']);
 /** OCI's ref.name grammar: components of alphanumerics joined by separators, split by '/'. */
 const refNameRe = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
 
@@ -58,6 +60,13 @@ function parseTransport(input: string): TransportName {
     const [, prefix = '', rest = ''] = m;
     if (prefix === 'oci' || prefix === 'oci-archive') return { transport: prefix, ...splitPathRef(input, rest) };
     if (prefix === 'docker') throw invalid(input, 'the docker transport is written docker://NAME');
+    if (prefix === 'docker-archive') {
+      // As skopeo splits it: the path ends at the first colon, the rest is a docker reference.
+      const colon = rest.indexOf(':');
+      const path = colon === -1 ? rest : rest.slice(0, colon);
+      if (path === '') throw invalid(input, 'missing path');
+      return { transport: 'docker-archive', path, reference: colon === -1 ? undefined : parseReference(rest.slice(colon + 1)) };
+    }
     if (unsupported.has(prefix)) throw invalid(input, `the ${prefix}: transport is not supported`);
   }
   // registry:5000/name and name:tag also match the prefix pattern; they are plain references.
@@ -70,7 +79,9 @@ function parseTransport(input: string): TransportName {
 }
 
 export function parseSource(s: string): TransportName {
-  return parseTransport(s);
+  const t = parseTransport(s);
+  if (t.transport === 'docker-archive') throw invalid(s, 'reading docker-archive: is not supported (only writing)');
+  return t;
 }
 
 export function parseDestination(s: string): TransportName {
@@ -84,6 +95,8 @@ export function formatTransportName(t: TransportName): string {
       return `${t.transport}:${t.path}${t.ref ? `:${t.ref}` : ''}`;
     case 'docker':
       return `docker://${t.reference.toString()}`;
+    case 'docker-archive':
+      return `docker-archive:${t.path}${t.reference ? `:${t.reference.familiar}` : ''}`;
     case 'local':
       return t.reference.toString();
   }

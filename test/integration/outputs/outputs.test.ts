@@ -90,6 +90,25 @@ describe('build outputs', () => {
     expect(copied.code, copied.stderr).toBe(0);
   });
 
+  it('podman load reads the docker archive and the push to docker-archive:', async () => {
+    const iid = build.stdout.trim();
+    // Rootful podman with its own throwaway storage: vfs needs no overlay or fuse support.
+    const storage = await makeTempDir('tsbuild-podman');
+    const podman = (...args: string[]) =>
+      execCommand('podman', ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none', ...args]);
+    const loaded = await podman('load', '-i', join(out, 'docker.tar'));
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect(loaded.stdout).toContain(`${registry.host}/out/app:1`);
+    const images = await podman('images', '--no-trunc', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}');
+    expect(images.stdout).toContain(`${iid.slice(7)} ${registry.host}/out/app:1`);
+    const archive = join(out, 'pushed-archive.tar');
+    const push = await runTsbuild(['push', `${registry.host}/out/app:1`, `docker-archive:${archive}:again/app:2`], { env });
+    expect(push.code, push.stderr).toBe(0);
+    const again = await podman('load', '-i', archive);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('again/app:2');
+  });
+
   it('the OCI layout is read by skopeo and unpacked by umoci', async () => {
     const bundle = join(out, 'bundle');
     await execChecked('umoci', ['unpack', '--image', `${join(out, 'oci')}:1`, bundle]);

@@ -29,9 +29,15 @@ describe('transport names', () => {
   });
 
   it('refuses other spellings with TRANSPORT_INVALID listing the accepted ones', () => {
-    for (const bad of ['oci:', 'oci::tag', 'docker:alpine', 'docker://', 'docker-archive:/x.tar', 'dir:/x', 'oci:/x:bad ref', `oci:/x:@sha256:abc`]) {
+    for (const bad of ['oci:', 'oci::tag', 'docker:alpine', 'docker://', 'docker-archive:', 'dir:/x', 'oci:/x:bad ref', `oci:/x:@sha256:abc`]) {
       expect(() => parseDestination(bad), bad).toThrow(expect.objectContaining({ code: 'TRANSPORT_INVALID', hint: expect.stringContaining('oci:DIR[:REF]') }));
     }
     expect(() => parseSource('Upper/Case')).toThrow(expect.objectContaining({ code: 'REFERENCE_INVALID' }));
+    expect(() => parseSource('docker-archive:/x.tar')).toThrow(expect.objectContaining({ code: 'TRANSPORT_INVALID', message: expect.stringContaining('only writing') }));
+  });
+
+  it('reads docker-archive:FILE[:NAME:TAG] as skopeo does: the path ends at the first colon', () => {
+    expect(parseDestination('docker-archive:/tmp/a.tar:app:1')).toMatchObject({ transport: 'docker-archive', path: '/tmp/a.tar', reference: { familiar: 'app:1' } });
+    expect(parseDestination('docker-archive:/tmp/a.tar')).toEqual({ transport: 'docker-archive', path: '/tmp/a.tar', reference: undefined });
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * Interop with skopeo both ways: tsbuild pulls what skopeo pushed (OCI and Docker schema2,
+ * single manifests and an index), and skopeo copies what tsbuild pushed, digests unchanged.
+ */
+import { createHash } from 'node:crypto';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execChecked } from '../../helpers/exec.js';
+import { busyboxLayout, startRegistry, type BusyboxLayout, type TestRegistry } from '../../helpers/registry.js';
+import { makeTempDir } from '../../helpers/tmp.js';
+import { runTsbuild } from '../../helpers/tsbuild.js';
+
+const skopeo = (...args: string[]) => execChecked('skopeo', ['--insecure-policy', ...args]);
+
+async function rawManifest(ref: string): Promise<{ digest: string; json: { mediaType?: string } }> {
+  const { stdout } = await skopeo('inspect', '--raw', '--tls-verify=false', ref);
+  return { digest: `sha256:${createHash('sha256').update(stdout).digest('hex')}`, json: JSON.parse(stdout) as { mediaType?: string } };
+}
+
+describe('interop with skopeo through a registry', () => {
+  let registry: TestRegistry;
+  let layout: BusyboxLayout;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    layout = await busyboxLayout();
+    const dir = await makeTempDir('tsbuild-interop');
+    env = { TSBUILD_ROOT: join(dir, 'store'), DOCKER_CONFIG: join(dir, 'docker') };
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it('pulls an OCI image and a Docker schema2 image that skopeo pushed, with their digests', async () => {
+    const oci = `${registry.host}/interop/oci:1`;
+    const v2s2 = `${registry.host}/interop/v2s2:1`;
+    await skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:${layout.tag}`, `docker://${oci}`);
+    await skopeo('copy', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${layout.dir}:${layout.tag}`, `docker://${v2s2}`);
+    const schema2 = await rawManifest(`docker://${v2s2}`);
+    expect(schema2.json.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    for (const [ref, digest] of [[oci, layout.digest], [v2s2, schema2.digest]] as const) {
+      const r = await runTsbuild(['pull', '-q', ref], { env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(digest);
+    }
+    const inspect = JSON.parse((await runTsbuild(['inspect', '--format', 'json', v2s2], { env })).stdout) as { mediaType: string };
+    expect(inspect.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+  });
+
+  it('pulls the host platform out of an index skopeo pushed with --multi-arch all', async () => {
+    // An OCI layout whose tag names an index with the busybox manifest for linux/amd64 and arm64.
+    const dir = join(await makeTempDir('tsbuild-index'), 'layout');
+    await cp(layout.dir, dir, { recursive: true });
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ mediaType: string; digest: string; size: number }> };
+    const image = index.manifests[0]!;
+    const child = { mediaType: image.mediaType, digest: image.digest, size: image.size };
+    const multi = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { ...child, platform: { architecture: process.arch === 'arm64' ? 'arm64' : 'amd64', os: 'linux' } },
+        { ...child, platform: { architecture: 's390x', os: 'linux' } },
+      ],
+    }));
+    const multiDigest = `sha256:${createHash('sha256').update(multi).digest('hex')}`;
+    await writeFile(join(dir, 'blobs/sha256', multiDigest.slice(7)), multi);
+    index.manifests.push({ mediaType: 'application/vnd.oci.image.index.v1+json', digest: multiDigest, size: multi.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } } as never);
+    await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+    const ref = `${registry.host}/interop/multi:1`;
+    await skopeo('copy', '--dest-tls-verify=false', '--multi-arch', 'all', `oci:${dir}:multi`, `docker://${ref}`);
+    expect((await rawManifest(`docker://${ref}`)).digest).toBe(multiDigest);
+    const r = await runTsbuild(['pull', '-q', ref], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(layout.digest);
+  });
+
+  it('skopeo copies what tsbuild pushed, to a registry and to an OCI layout and archive, digests kept', async () => {
+    const src = `${registry.host}/interop/oci:1`;
+    await skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:${layout.tag}`, `docker://${src}`);
+    expect((await runTsbuild(['pull', '-q', src], { env })).code).toBe(0);
+    const pushed = `${registry.host}/interop/pushed:2`;
+    const out = await makeTempDir('tsbuild-interop-out');
+    for (const dest of [`docker://${pushed}`, `oci:${join(out, 'layout')}:2`, `oci-archive:${join(out, 'img.tar')}:2`]) {
+      const r = await runTsbuild(['push', src, dest], { env });
+      expect(r.code, `${dest}: ${r.stderr}`).toBe(0);
+      expect(r.stdout.trim()).toBe(layout.digest);
+    }
+    await skopeo('copy', '--src-tls-verify=false', `docker://${pushed}`, `oci:${join(out, 'viaskopeo')}:x`);
+    await skopeo('copy', `oci:${join(out, 'layout')}:2`, `oci:${join(out, 'viaskopeo')}:y`);
+    await skopeo('copy', `oci-archive:${join(out, 'img.tar')}:2`, `oci:${join(out, 'viaskopeo')}:z`);
+    const index = JSON.parse(await readFile(join(out, 'viaskopeo', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    expect(index.manifests.map((m) => m.digest)).toEqual([layout.digest, layout.digest, layout.digest]);
+    // umoci unpacks the layout tsbuild wrote.
+    await execChecked('umoci', ['unpack', '--image', `${join(out, 'layout')}:2`, join(out, 'bundle')]);
+    expect((await readFile(join(out, 'bundle', 'config.json'), 'utf8')).length).toBeGreaterThan(0);
+  });
+});
