@@ -3,8 +3,8 @@
  * stages in parallel, bounded by `jobs`), and writes the target stage as an image in the store.
  */
 import pLimit from 'p-limit';
-import type { ContextFilter } from '../context/dockerignore.js';
 import type { BuildCache } from '../cache/buildCache.js';
+import type { ContextFilter } from '../context/dockerignore.js';
 import { DockerfileError } from '../dockerfile/dockerfileError.js';
 import type { DockerfileAst, Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parseDockerfile.js';
@@ -123,6 +123,9 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     namedContext: (name, s) => deps.resolver.context(name, s),
   };
 
+  // Services whose stageResult does not unpack: a FROM or a cache key needs a stage's layer list, not its files.
+  const unpackless: BuildServices = { ...services, stageResult: (index) => results.get(index) ?? services.stageResult(index) };
+
   const runStage = async (stage: ResolvedStage): Promise<ImageRootfs> => {
     const label = stage.name ?? `stage-${stage.index}`;
     const total = stage.ast.instructions.length + 1;
@@ -135,7 +138,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     try {
       // FROM --platform overrides the build's target platform for this stage (BuildKit).
       const stagePlatform = stage.platform ? parsePlatform(stage.platform) : req.platform;
-      const base = await baseOf(stage, services, deps.resolver, stagePlatform, signal);
+      const base = await baseOf(stage, unpackless, deps.resolver, stagePlatform, signal);
       state = { config: base ? inheritConfig(base.config) : scratchConfig(stagePlatform), layers: base?.layers ?? [], args: new Map(), cmdSet: false };
       // Docker runs the base's ONBUILD triggers before the stage's own instructions; they are not inherited further.
       triggers = onbuildTriggers(state.config.config?.OnBuild, describeBase(stage, graph.stages));
@@ -166,7 +169,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
         };
         if (deps.cache) {
           const outcome = await deps.cache.run(
-            { instr, state, stage: { label, index: stage.index }, position: String(steps.findIndex((s) => s.instr === instr) + 2), display: instr.original.trim(), view: stepCacheView(state, stage, services), signal },
+            { instr, state, stage: { label, index: stage.index }, position: String(steps.findIndex((s) => s.instr === instr) + 2), display: instr.original.trim(), view: stepCacheView(state, stage, unpackless), signal },
             execute,
           );
           ({ state, cached, reason: cacheReason } = outcome);
@@ -196,7 +199,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
   await Promise.all([...results.values()]);
   const final = await (results.get(graph.target.index) as Promise<ImageRootfs>);
 
-  await deps.cache?.finish(signal);
+  await deps.cache?.finish(signal, { targetStage: graph.target.index, layers: final.layers });
   const lastCreated = final.config.history?.at(-1)?.created;
   const reuseCreated = req.sourceDateEpoch === undefined && allCached.has(graph.target.index) && stageHasSteps(graph.target) && lastCreated !== undefined;
   const config: ImageConfig = finalizeConfig(withLabels(final.config, req.labels), reuseCreated ? lastCreated : created);

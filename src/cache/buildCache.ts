@@ -14,6 +14,7 @@ import { CacheIndex, type CacheEntry } from './cacheIndex.js';
 import { cacheKey, stateDigest } from './cacheKey.js';
 import { ContextHasher, statCachePath } from './contextHasher.js';
 import { explainMiss } from './explainMiss.js';
+import type { RemoteCache } from './remoteCache.js';
 import { stepInputs, type InputView } from './stepInputs.js';
 
 export interface CacheableState {
@@ -38,8 +39,8 @@ export interface BuildCacheOptions {
   noCacheStages: ReadonlySet<string>;
   /** .dockerignore: context paths COPY never sees (true = hidden). */
   contextFilter?: (relPath: string, isDir: boolean) => boolean;
-  /** Where an entry's layer may be fetched from when the local store lacks it (remote caches). */
-  fetchLayer?: (descriptor: Descriptor, signal: AbortSignal) => Promise<boolean>;
+  /** A cache imported with --cache-from: consulted after the local index; its layers fetched on demand. */
+  remote?: RemoteCache;
 }
 
 export interface StepRequest<S extends CacheableState> {
@@ -66,6 +67,9 @@ export class BuildCache {
   readonly index: CacheIndex;
   readonly #opts: BuildCacheOptions;
   readonly #hasher: ContextHasher;
+  /** Every entry this build used or made, with its stage, for --cache-to. */
+  readonly #used = new Map<string, { entry: CacheEntry; stage: number }>();
+  #targetStage: number | undefined;
 
   constructor(opts: BuildCacheOptions) {
     this.#opts = opts;
@@ -84,8 +88,9 @@ export class BuildCache {
     const record = { version: 1 as const, key, parent, inputs };
     const disabled = this.#opts.noCache || this.#opts.noCacheStages.has(req.stage.label) || this.#opts.noCacheStages.has(String(req.stage.index));
 
-    const entry = disabled ? undefined : await this.#usable(await this.index.get(key), signal);
+    const entry = disabled ? undefined : await this.#usable((await this.index.get(key)) ?? this.#opts.remote?.get(key));
     if (entry) {
+      this.#used.set(key, { entry, stage: req.stage.index });
       const next = instr.kind === 'ARG' ? await execute() : applyEntry(state, entry);
       if (previous?.key !== key) await this.index.setPosition(positionId, record, signal);
       return { state: next, cached: true };
@@ -95,7 +100,9 @@ export class BuildCache {
       : explainMiss(previous, { firstInStage: req.position === '2', parent, inputs });
     await this.materialize(state.layers, signal);
     const next = await execute();
-    await this.index.put(entryFor(key, req.display, state, next), signal);
+    const made = entryFor(key, req.display, state, next);
+    this.#used.set(key, { entry: made, stage: req.stage.index });
+    await this.index.put(made, signal);
     await this.index.setPosition(positionId, record, signal);
     return { state: next, cached: false, reason };
   }
@@ -104,24 +111,40 @@ export class BuildCache {
   async materialize(layers: CacheableState['layers'], signal: AbortSignal): Promise<void> {
     for (const layer of layers) {
       if (await this.#opts.snapshots.hasLayer(layer.diffID)) continue;
-      if (!(await blobExists(this.#opts.content, layer.descriptor.digest)) && this.#opts.fetchLayer) await this.#opts.fetchLayer(layer.descriptor, signal);
+      await this.#ensureBlob(layer.descriptor, signal);
       await this.#opts.snapshots.ensureLayer(layer.diffID, layer.descriptor.mediaType, async () => this.#opts.content.read(layer.descriptor.digest, signal), signal);
     }
   }
 
-  /** Saves the context stat cache (only if it changed). */
-  async finish(signal?: AbortSignal): Promise<void> {
+  /**
+   * Called once the stages are done: fetches the final image's layers that came from a remote
+   * cache (and only those), and saves the context stat cache (only if it changed).
+   */
+  async finish(signal: AbortSignal, final?: { targetStage: number; layers: CacheableState['layers'] }): Promise<void> {
+    if (final) {
+      this.#targetStage = final.targetStage;
+      for (const layer of final.layers) await this.#ensureBlob(layer.descriptor, signal);
+    }
     await this.#hasher.save(signal);
   }
 
+  /** The entries to export: `max` every step of this build, `min` the target stage's steps. */
+  usedEntries(mode: 'min' | 'max'): CacheEntry[] {
+    return [...this.#used.values()].filter((u) => mode === 'max' || this.#targetStage === undefined || u.stage === this.#targetStage).map((u) => u.entry);
+  }
+
+  async #ensureBlob(desc: Descriptor, signal: AbortSignal): Promise<void> {
+    if (this.#opts.remote && !(await blobExists(this.#opts.content, desc.digest))) await this.#opts.remote.fetch(desc, signal);
+  }
+
   /** An entry whose layer blob is gone (and cannot be fetched) is a miss, not a broken build. */
-  async #usable(entry: CacheEntry | undefined, signal: AbortSignal): Promise<CacheEntry | undefined> {
+  async #usable(entry: CacheEntry | undefined): Promise<CacheEntry | undefined> {
     if (!entry?.layer) return entry;
     const digest = entry.layer.descriptor.digest;
     // Existence only: verifying (re-hashing) every layer on every rebuild would cost what the cache saves;
     // the blob is verified when it is read (unpacked or exported).
     if (await blobExists(this.#opts.content, digest)) return entry;
-    return this.#opts.fetchLayer ? entry : undefined;
+    return this.#opts.remote?.get(entry.key) ? entry : undefined;
   }
 }
 

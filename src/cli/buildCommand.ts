@@ -1,9 +1,11 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { parseAnnotationFlags } from '../build/buildAnnotations.js';
 import { build } from '../build/builder.js';
 import { BuildCache } from '../cache/buildCache.js';
 import { withBuildLease } from '../cache/cacheGc.js';
+import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
+import { parseCacheSpec } from '../cache/remoteCache.js';
 import { ImageResolver } from '../build/imageResolver.js';
 import { teeProgress, type ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
@@ -19,10 +21,10 @@ import { StoreImageSource } from '../transport/storeSource.js';
 import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
 import { BuildReporter } from './buildReporter.js';
 import { RUN_SANDBOX_FLAGS, runSandboxOptions } from './runSandboxFlags.js';
-import { OUTPUT_FLAGS, writeBuildOutputs } from './buildOutputs.js';
 import { loadDockerignore } from '../context/dockerignore.js';
 import { readDockerfile } from '../context/readDockerfile.js';
 import { runCheck } from './lintCommand.js';
+import { OUTPUT_FLAGS, writeBuildOutputs } from './buildOutputs.js';
 import { parseOutputSpec } from './outputSpec.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
@@ -60,9 +62,11 @@ export class BuildCommand extends Command {
     'source-date-epoch': Flags.integer({ description: 'timestamp for reproducible images (default: $SOURCE_DATE_EPOCH)', min: 0 }),
     'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
-    ...RUN_SANDBOX_FLAGS,
     'no-cache-filter': Flags.string({ description: 'do not reuse the cache for this stage (name or index; repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    'cache-to': Flags.string({ description: 'export the build cache: type=registry,ref=REPO[:TAG][,mode=min|max][,mounts=true] or type=local,dest=DIR (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
+    'cache-from': Flags.string({ description: 'use a build cache exported with --cache-to: type=registry,ref=REPO[:TAG] or type=local,src=DIR', multiple: true, multipleNonGreedy: true, default: [] }),
     'explain-cache': Flags.boolean({ description: 'after the build, say for every step that missed the cache which input changed', default: false }),
+    ...RUN_SANDBOX_FLAGS,
     ...BUILD_COMPAT_FLAGS,
   });
 
@@ -119,7 +123,16 @@ export class BuildCommand extends Command {
           pull: flags.pull,
           progress,
         });
+        const cacheTo = flags['cache-to'].map((t) => parseCacheSpec(t, 'to'));
+        const [cacheFromSpec, ...moreFrom] = flags['cache-from'].map((t) => parseCacheSpec(t, 'from'));
+        if (moreFrom.length > 0) throw new TsbuildError('USAGE', 'only one --cache-from is supported yet');
+        const remote = cacheFromSpec
+          ? await openCacheFrom(cacheFromSpec, { registry, content: store.content, signal, warn: (m) => progress.emit({ type: 'warning', message: m, time: Date.now() }) })
+          : undefined;
+        // Exported cache mounts are restored before the build, so the first RUN finds them filled.
+        if (remote) await remote.restoreMounts(join(store.root, 'cache-mounts'), signal);
         const cache = new BuildCache({
+          ...(remote ? { remote } : {}),
           storeRoot: store.root,
           content: store.content,
           snapshots: store.snapshots,
@@ -129,6 +142,7 @@ export class BuildCommand extends Command {
           ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
           noCache: !flags.cache,
           noCacheStages: new Set(flags['no-cache-filter']),
+          ...(ignore.filter ? { contextFilter: ignore.filter } : {}),
         });
         const misses: string[] = [];
         const buildProgress = flags['explain-cache'] ? teeProgress(progress, missRecorder(misses)) : progress;
@@ -162,6 +176,8 @@ export class BuildCommand extends Command {
           },
           signal,
         ), signal);
+        await remote?.close();
+        for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
         if (flags['explain-cache']) reporter.info(misses.length === 0 ? 'cache: every step was reused' : `cache misses:\n${misses.map((m) => `  ${m}`).join('\n')}`);
         await writeBuildOutputs({
           outputs, flags, content: store.content, registry, result, signal,

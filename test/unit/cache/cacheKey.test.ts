@@ -87,3 +87,24 @@ describe('explainMiss', () => {
     expect(explainMiss(undefined, { firstInStage: true, parent: 'p', inputs: { instruction: 'x' } })).toBe('no earlier build of this step');
   });
 });
+
+describe('parseCacheSpec', async () => {
+  const { parseCacheSpec } = await import('../../../src/cache/remoteCache.js');
+  it('reads registry and local specs as buildx spells them', () => {
+    expect(parseCacheSpec('type=registry,ref=r.example/app:cache,mode=max,mounts=true', 'to')).toEqual({ type: 'registry', ref: 'r.example/app:cache', mode: 'max', mounts: true });
+    expect(parseCacheSpec('type=local,src=/tmp/c', 'from')).toEqual({ type: 'local', dir: '/tmp/c', mode: 'min', mounts: false });
+    expect(() => parseCacheSpec('type=local,src=/tmp/c', 'to')).toThrow(/dest=DIR/);
+    expect(() => parseCacheSpec('type=gha', 'to')).toThrow(/registry or local/);
+  });
+});
+
+describe('cache prune sizes', async () => {
+  const { parseDuration, parseSize } = await import('../../../src/cache/cacheGc.js');
+  it('parses sizes and durations', () => {
+    expect(parseSize('10GB')).toBe(10e9);
+    expect(parseSize('512MiB')).toBe(512 * 1024 * 1024);
+    expect(parseSize('1000')).toBe(1000);
+    expect(parseDuration('24h')).toBe(86_400_000);
+    expect(() => parseDuration('soon')).toThrow(/duration/);
+  });
+});
