@@ -23,6 +23,8 @@ export async function openSessionStore(rootFlag: string | undefined): Promise<St
   return openStore(root, { xattrFlavor: await currentXattrFlavor() });
 }
 
-export function makeRegistryClient(insecure: readonly string[]): RegistryClient {
-  return new RegistryClient({ insecureRegistries: insecure, credentials: fileCredentialLookup() });
+/** TSBUILD_REGISTRY_MIRRORS (comma-separated HOST[:PORT]) applies to every command's docker.io pulls. */
+export function makeRegistryClient(insecure: readonly string[], env: NodeJS.ProcessEnv = process.env): RegistryClient {
+  const mirrors = (env['TSBUILD_REGISTRY_MIRRORS'] ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+  return new RegistryClient({ insecureRegistries: insecure, credentials: fileCredentialLookup(), mirrors });
 }

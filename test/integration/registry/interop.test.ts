@@ -76,6 +76,15 @@ describe('interop with skopeo through a registry', () => {
     expect(r.stdout.trim()).toBe(layout.digest);
   });
 
+  it('pulls docker.io images from a mirror given in TSBUILD_REGISTRY_MIRRORS', async () => {
+    await skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:${layout.tag}`, `docker://${registry.host}/library/busybox:mirrored`);
+    const r = await runTsbuild(['pull', '-q', 'busybox:mirrored'], { env: { ...env, TSBUILD_REGISTRY_MIRRORS: registry.host } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(layout.digest);
+    const images = JSON.parse((await runTsbuild(['images', '--json'], { env })).stdout) as Array<{ name: string }>;
+    expect(images.map((i) => i.name)).toContain('docker.io/library/busybox:mirrored');
+  });
+
   it('skopeo copies what tsbuild pushed, to a registry and to an OCI layout and archive, digests kept', async () => {
     const src = `${registry.host}/interop/oci:1`;
     await skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:${layout.tag}`, `docker://${src}`);
