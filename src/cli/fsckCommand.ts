@@ -32,7 +32,7 @@ export class FsckCommand extends Command {
 }
 
 export function formatReport(r: FsckReport, repair: boolean): string {
-  const lines = [`checked ${r.root}: ${r.blobs} blobs, ${r.tags} tags, ${r.layers} layer dirs (${r.unreferencedBlobs} blobs not reached by a tag)`];
+  const lines = [`checked ${r.root}: ${r.blobs} blobs, ${r.tags} tags, ${r.cacheEntries} cache entries, ${r.layers} layer dirs (${r.unreferencedBlobs} blobs not reached by a tag)`];
   for (const p of r.problems) {
     const state = p.repaired ? 'removed' : p.severity === 'damage' ? 'DAMAGE' : 'leftover';
     lines.push(`  ${state}: ${p.path}: ${p.detail}`);

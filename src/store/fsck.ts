@@ -25,6 +25,7 @@ export interface FsckReport {
   root: string;
   blobs: number;
   tags: number;
+  cacheEntries: number;
   layers: number;
   /** Blobs no tag reaches: the build cache's business (`tsbuild cache prune`), not a problem. */
   unreferencedBlobs: number;
@@ -120,6 +121,24 @@ export async function fsckStore(root: string, opts: FsckOptions = {}): Promise<F
     }
   }
 
+  // 2b. Build cache entries (cache/keys/*.json, src/cache): a hit reuses the entry's layer blob,
+  // so one whose blob is gone is damage; it is only an optimisation, so --repair drops it.
+  let cacheEntries = 0;
+  const keysDir = join(root, 'cache', 'keys');
+  for (const name of await listDir(keysDir)) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const path = join(keysDir, name);
+    const entry = await readJson(path);
+    const layer = (entry.value as { layer?: { descriptor?: { digest?: unknown } } } | undefined)?.layer;
+    const digest = layer?.descriptor?.digest;
+    cacheEntries++;
+    if (entry.error) await removeIfRepair(report('damage', path, `unreadable cache entry: ${entry.error}`));
+    else if (typeof digest === 'string') {
+      referenced.add(digest);
+      if (!good.has(digest)) await removeIfRepair(report('damage', path, `cache entry's layer ${digest} is missing or corrupt`));
+    }
+  }
+
   // 3. Layer dirs: `layers/<hex>/fs` appears by rename; a dir without it is a crash's leftover.
   let layers = 0;
   const layersDir = join(root, 'layers');
@@ -189,6 +208,7 @@ export async function fsckStore(root: string, opts: FsckOptions = {}): Promise<F
     root,
     blobs: blobNames.length,
     tags,
+    cacheEntries,
     layers,
     unreferencedBlobs: [...good].filter((d) => !referenced.has(d)).length,
     problems,
@@ -258,12 +278,15 @@ async function checkBlob(content: ContentStore, desc: unknown, good: ReadonlySet
   return [];
 }
 
-/** Subdirectories of the root other than the big three (e.g. the cache index's own dir). */
+/** Directories under the root other than the big three (the cache index: cache/, cache/keys/), two deep. */
 async function metadataDirs(root: string): Promise<string[]> {
   const out: string[] = [];
   for (const name of await listDir(root)) {
     if (name === 'blobs' || name === 'layers' || name === 'tmp') continue;
-    if (await isDir(join(root, name))) out.push(join(root, name));
+    const dir = join(root, name);
+    if (!(await isDir(dir))) continue;
+    out.push(dir);
+    for (const sub of await listDir(dir)) if (await isDir(join(dir, sub))) out.push(join(dir, sub));
   }
   return out;
 }

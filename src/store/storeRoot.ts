@@ -1,4 +1,4 @@
-import { link, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
@@ -39,8 +39,11 @@ export async function openStore(root: string, opts: { xattrFlavor: XattrFlavor }
   const tmpDir = join(root, 'tmp');
   const layersDir = join(root, 'layers');
   await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
-  await mkdir(tmpDir, { recursive: true });
-  await mkdir(layersDir, { recursive: true });
+  // Unpacked layers and snapshots hold images' setuid-root files and device nodes with their
+  // real modes; other users of the host must not reach them (as Docker's overlay2 dir is 0710).
+  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+  await mkdir(layersDir, { recursive: true, mode: 0o700 });
+  await Promise.all([chmod(tmpDir, 0o700), chmod(layersDir, 0o700)]);
   await ensureStoreJson(root, tmpDir, opts.xattrFlavor);
   const content = new ContentStore(root);
   return {

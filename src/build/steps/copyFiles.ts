@@ -285,11 +285,17 @@ const DECOMPRESSORS: Partial<Record<ArchiveKind, [string, string[]]>> = {
 
 async function extractArchive(src: string, destDir: string, owner: Ownership | undefined, signal: AbortSignal): Promise<void> {
   const kind = await archiveKind(src);
+  // node-tar only warns about (and skips) entries it will not write: `..` in a path or a link
+  // target, a path through a symlink. A hostile archive is refused instead of half-unpacked.
+  const refused: string[] = [];
   const unpack = tar.x({
+    onwarn: (code: string, message: string | Error) => {
+      if (code === 'TAR_ENTRY_ERROR' || code === 'TAR_SYMLINK_ERROR') refused.push(typeof message === 'string' ? message : message.message);
+    },
     cwd: destDir,
     preserveOwner: owner === undefined,
     ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
-    // node-tar refuses `..`, strips a leading `/`, and will not extract through a symlink.
+    // node-tar strips a leading `/` (as Docker does) and skips what `onwarn` then refuses.
     preservePaths: false,
     noMtime: false,
   });
@@ -308,5 +314,10 @@ async function extractArchive(src: string, destDir: string, owner: Ownership | u
   } catch (err) {
     if (err instanceof TsbuildError) throw err;
     throw new TsbuildError('COPY_SOURCE', `unpacking ${posix.basename(src)}: ${(err as Error).message}`, { cause: err });
+  }
+  if (refused.length > 0) {
+    throw new TsbuildError('COPY_SOURCE', `unpacking ${posix.basename(src)}: unsafe entry refused: ${refused[0]}`, {
+      hint: 'the archive has entries that point outside the destination (`..`, or through a symlink); fix the archive',
+    });
   }
 }

@@ -40,7 +40,7 @@ describe('tsbuild fsck', () => {
     const { root } = await makeStore();
     const r = await runTsbuild(['fsck', '--root', root]);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/3 blobs, 1 tags, 1 layer dirs \(0 blobs not reached by a tag\)\nconsistent\n$/);
+    expect(r.stdout).toMatch(/3 blobs, 1 tags, 0 cache entries, 1 layer dirs \(0 blobs not reached by a tag\)\nconsistent\n$/);
     expect(r.code).toBe(0);
   });
 
@@ -119,6 +119,20 @@ describe('tsbuild fsck', () => {
     expect(r.consistent).toBe(false);
     expect(r.problems[0]?.detail).toMatch(/^unreadable tag file/);
     void content;
+  });
+
+  it('finds a build cache entry whose layer blob is gone, and drops it with --repair', async () => {
+    const { root, layer } = await makeStore();
+    const keys = join(root, 'cache', 'keys');
+    await mkdir(keys, { recursive: true });
+    const gone = `sha256:${'9'.repeat(64)}`;
+    await writeFile(join(keys, 'a.json'), JSON.stringify({ version: 1, key: 'a', layer: { diffID: gone, descriptor: { digest: gone, size: 1 } } }));
+    await writeFile(join(keys, 'b.json'), JSON.stringify({ version: 1, key: 'b', layer: { diffID: layer, descriptor: { digest: layer, size: 1 } } }));
+    const r = await fsckStore(root);
+    expect(r.cacheEntries).toBe(2);
+    expect(r.problems.map((p) => [p.severity, p.detail])).toEqual([['damage', `cache entry's layer ${gone} is missing or corrupt`]]);
+    expect((await fsckStore(root, { repair: true })).consistent).toBe(true);
+    expect(await readdir(keys)).toEqual(['b.json']);
   });
 
   it('says so when the store does not exist', async () => {
