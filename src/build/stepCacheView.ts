@@ -14,8 +14,9 @@ export function stepCacheView(state: StageState, stage: ResolvedStage, services:
     buildArgs: services.buildArgs,
     globalArgs: services.globalArgs,
     async copySourceLayers(instr, from, signal) {
-      // The graph resolved each COPY --from once (stage, named context or image), as copyStep finds it.
-      const dep = stage.copyFrom.find((c) => stage.ast.instructions[c.instructionIndex] === instr);
+      // The graph resolved each COPY --from and RUN --mount from= once (stage, named context or image).
+      const deps = stage.copyFrom.filter((c) => stage.ast.instructions[c.instructionIndex] === instr);
+      const dep = deps.find((c) => c.from === from) ?? (instr.kind === 'RUN' ? undefined : deps[0]);
       let rootfs;
       switch (dep?.kind) {
         case 'stage':

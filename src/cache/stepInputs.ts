@@ -21,8 +21,8 @@ export interface InputView {
   globalArgs: ReadonlyMap<string, string>;
   /** Content digests of context paths (patterns allowed), keyed by path relative to the context. */
   hashContext(sources: readonly string[], signal: AbortSignal): Promise<Record<string, string>>;
-  /** The layer diffIDs of the filesystem a `COPY --from` reads. */
-  copySourceLayers(instr: CopyInstruction, from: string, signal: AbortSignal): Promise<string[]>;
+  /** The layer diffIDs of the filesystem a `COPY --from` or a `RUN --mount=...,from=` reads. */
+  copySourceLayers(instr: Instruction, from: string, signal: AbortSignal): Promise<string[]>;
 }
 
 type Extractor<I extends Instruction> = (instr: I, view: InputView, signal: AbortSignal) => Promise<StepInputs>;
@@ -85,6 +85,12 @@ export const stepInputExtractors: StepInputExtractors = {
       inputs.mounts = mounts;
       const binds = mounts.map(contextBindSource).filter((s): s is string => s !== undefined);
       if (binds.length > 0) inputs.files = await view.hashContext(binds, signal);
+      // A bind (or a cache seeded) from a stage or an image depends on that filesystem's content.
+      const froms = [...new Set(mounts.map((m) => mountFields(m).get('from')).filter((f): f is string => f !== undefined && f !== ''))];
+      if (froms.length > 0) {
+        inputs.sources = {};
+        for (const from of froms) inputs.sources[from] = await view.copySourceLayers(instr, from, signal);
+      }
     }
     return inputs;
   },
@@ -100,13 +106,18 @@ async function copyInputs(instr: CopyInstruction, view: InputView, signal: Abort
 
 /** `type=bind` (the default type) with no `from`: the context path it mounts. */
 export function contextBindSource(spec: string): string | undefined {
+  const fields = mountFields(spec);
+  if ((fields.get('type') ?? 'bind') !== 'bind' || fields.has('from')) return undefined;
+  return fields.get('source') ?? fields.get('src') ?? '.';
+}
+
+function mountFields(spec: string): Map<string, string> {
   const fields = new Map<string, string>();
   for (const field of spec.split(',')) {
     const eq = field.indexOf('=');
     fields.set((eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase(), eq < 0 ? '' : field.slice(eq + 1));
   }
-  if ((fields.get('type') ?? 'bind') !== 'bind' || fields.has('from')) return undefined;
-  return fields.get('source') ?? fields.get('src') ?? '.';
+  return fields;
 }
 
 export function stepInputs<I extends Instruction>(instr: I, view: InputView, signal: AbortSignal): Promise<StepInputs> {

@@ -73,6 +73,16 @@ describe('stepInputs', () => {
   });
 });
 
+describe('stepInputs for RUN --mount', () => {
+  it('hashes context binds and lists the layers of a stage a mount reads', async () => {
+    const [run] = instructions('FROM x AS a\nRUN --mount=type=bind,source=src,target=/src --mount=type=bind,from=a,target=/a make\n');
+    const inputs = await stepInputs(run!, view({ copySourceLayers: async (_i, from) => [`layers-of-${from}`] }), signal);
+    expect(inputs.files).toEqual({ src: 'digest-of-src' });
+    expect(inputs.sources).toEqual({ a: ['layers-of-a'] });
+    expect(inputs.mounts).toEqual(['type=bind,source=src,target=/src', 'type=bind,from=a,target=/a']);
+  });
+});
+
 describe('explainMiss', () => {
   const prev = { version: 1 as const, key: 'k', parent: 'p', inputs: { instruction: { kind: 'COPY' }, files: { 'src/main.ts': 'a', 'src/util.ts': 'b' } } };
   it('names the files that changed', () => {
