@@ -85,7 +85,9 @@ export class BuildCache {
     const key = cacheKey(parent, inputs, this.#opts.platform, this.#opts.sourceDateEpoch);
     const positionId = digestOf({ scope: this.#opts.scope, stage: req.stage.label, position: req.position });
     const previous = await this.index.position(positionId);
-    const record = { version: 1 as const, key, parent, inputs };
+    const { platform, sourceDateEpoch } = this.#opts;
+    const buildInputs = { platform: [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/'), ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) };
+    const record = { version: 1 as const, key, parent, inputs, build: buildInputs };
     const disabled = this.#opts.noCache || this.#opts.noCacheStages.has(req.stage.label) || this.#opts.noCacheStages.has(String(req.stage.index));
 
     const entry = disabled ? undefined : await this.#usable((await this.index.get(key)) ?? this.#opts.remote?.get(key));
@@ -97,7 +99,7 @@ export class BuildCache {
     }
     const reason = disabled
       ? `cache disabled (${this.#opts.noCache ? '--no-cache' : '--no-cache-filter'})`
-      : explainMiss(previous, { firstInStage: req.position === '2', parent, inputs });
+      : explainMiss(previous, { firstInStage: req.position === '2', parent, inputs, build: buildInputs });
     await this.materialize(state.layers, signal);
     const next = await execute();
     const made = entryFor(key, req.display, state, next);

@@ -32,6 +32,8 @@ export interface PositionRecord {
   key: string;
   parent: string;
   inputs: StepInputs;
+  /** Key inputs that are the build's rather than the step's. */
+  build?: { platform: string; sourceDateEpoch?: number };
 }
 
 export class CacheIndex {

@@ -11,6 +11,7 @@ export interface MissContext {
   firstInStage: boolean;
   parent: string;
   inputs: StepInputs;
+  build?: PositionRecord['build'];
 }
 
 const MAX_NAMED = 5;
@@ -29,6 +30,10 @@ export function explainMiss(previous: PositionRecord | undefined, now: MissConte
   }
   for (const name of changedKeys(a.sources ?? {}, b.sources ?? {})) reasons.push(`the content of ${name} changed`);
   if (canonicalJson(a.mounts ?? []) !== canonicalJson(b.mounts ?? [])) reasons.push('the mounts changed');
+  const was = previous.build;
+  const is = now.build;
+  if (was && is && was.platform !== is.platform) reasons.push(`the platform changed (${was.platform} → ${is.platform})`);
+  if (was && is && was.sourceDateEpoch !== is.sourceDateEpoch) reasons.push('SOURCE_DATE_EPOCH changed');
   if (previous.parent !== now.parent) reasons.push(now.firstInStage ? 'the base image changed' : 'an earlier step changed the image');
   if (reasons.length === 0) return 'its cache entry is gone (pruned?) or was made for another platform';
   return reasons.join('; ');

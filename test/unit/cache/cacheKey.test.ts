@@ -118,3 +118,10 @@ describe('cache prune sizes', async () => {
     expect(() => parseDuration('soon')).toThrow(/duration/);
   });
 });
+
+describe('explainMiss of build-wide inputs', () => {
+  it('names a changed SOURCE_DATE_EPOCH', () => {
+    const prev = { version: 1 as const, key: 'k', parent: 'p', inputs: { instruction: 'x' }, build: { platform: 'linux/amd64' } };
+    expect(explainMiss(prev, { firstInStage: false, parent: 'p', inputs: { instruction: 'x' }, build: { platform: 'linux/amd64', sourceDateEpoch: 1 } })).toBe('SOURCE_DATE_EPOCH changed');
+  });
+});
