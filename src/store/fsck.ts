@@ -278,11 +278,13 @@ async function checkBlob(content: ContentStore, desc: unknown, good: ReadonlySet
   return [];
 }
 
-/** Directories under the root other than the big three (the cache index: cache/, cache/keys/), two deep. */
+/**
+ * The cache index's dirs (cache/, cache/keys/, …), where its locks and atomic writes live. Only
+ * these: cache-mounts/ and the like hold users' own files, whose `*.lock` are none of ours.
+ */
 async function metadataDirs(root: string): Promise<string[]> {
   const out: string[] = [];
-  for (const name of await listDir(root)) {
-    if (name === 'blobs' || name === 'layers' || name === 'tmp') continue;
+  for (const name of ['cache']) {
     const dir = join(root, name);
     if (!(await isDir(dir))) continue;
     out.push(dir);
