@@ -8,6 +8,7 @@ import { proxyBuildArgs } from '../../graph/platformArgs.js';
 import { createRunCgroup } from '../../isolation/cgroups.js';
 import type { SandboxMount } from '../../isolation/runtime.js';
 import type { ActiveSnapshot } from '../../snapshot/snapshotter.js';
+import { lgetxattrs } from '../../util/fsx.js';
 import { envToMap, runEnvironment } from '../imageConfig.js';
 import { heredocCommand } from '../mounts/heredocCommand.js';
 import { parseMounts } from '../mounts/parseMount.js';
@@ -75,6 +76,7 @@ export const runStep: StepHandler<RunInstruction> = {
           signal,
         );
         await removeStubs(active, stubs);
+        await dropUntouchedCopyUps(active, all.map((m) => m.target), stubs);
         return res;
       });
       if (result.exitCode !== 0 || result.signal) {
@@ -151,6 +153,40 @@ async function removeStubs(active: ActiveSnapshot, stubs: readonly string[]): Pr
     } else if (st.isFile() && st.size === 0) {
       await unlink(path).catch(() => undefined);
     }
+  }
+}
+
+/**
+ * Creating a mount point under an existing directory (/run/secrets under /run) copies that
+ * directory up into the layer. When nothing else changed it (still empty in the upper dir, not
+ * opaque, same owner and mode as below), drop the copy so the layer holds only the step's work.
+ */
+async function dropUntouchedCopyUps(active: ActiveSnapshot, targets: readonly string[], stubs: readonly string[]): Promise<void> {
+  const ancestors = new Set<string>();
+  for (const target of targets) {
+    const parts = posix.normalize(target).split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const rel = parts.slice(0, i).join('/');
+      if (!stubs.includes(rel)) ancestors.add(rel);
+    }
+  }
+  const deepestFirst = [...ancestors].sort((a, b) => b.split('/').length - a.split('/').length);
+  for (const rel of deepestFirst) {
+    const upper = join(active.upperdir, rel);
+    const st = await lstat(upper).catch(() => undefined);
+    if (!st?.isDirectory()) continue;
+    if ((await readdir(upper).catch(() => ['?'])).length > 0) continue;
+    const xattrs = await lgetxattrs(upper).catch(() => undefined);
+    // origin/impure are overlay's own bookkeeping of a copy-up; opaque or redirect would mean
+    // the step replaced the directory, which must stay.
+    if (xattrs === undefined || xattrs.some(([name]) => /overlay\.(opaque|redirect)$/.test(name))) continue;
+    let below;
+    for (const d of active.lowerdirs) {
+      below = await lstat(join(d, rel)).catch(() => undefined);
+      if (below) break;
+    }
+    if (!below?.isDirectory() || below.mode !== st.mode || below.uid !== st.uid || below.gid !== st.gid) continue;
+    await rmdir(upper).catch(() => undefined);
   }
 }
 

@@ -174,7 +174,10 @@ describe.skipIf(!isRoot)('NamespaceRuntime (as root)', () => {
   it('drops capabilities to the Docker default set', async () => {
     const r = await runStep(['sh', '-c', 'grep -E "^Cap(Eff|Bnd)" /proc/self/status; grep NoNewPrivs /proc/self/status']);
     // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
-    expect(r.stdout).toBe('CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\n');
+    // Docker leaves no_new_privs off unless --security-opt no-new-privileges asks for it.
+    expect(r.stdout).toBe('CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t0\n');
+    const nnp = await runStep(['grep', 'NoNewPrivs', '/proc/self/status'], { noNewPrivileges: true });
+    expect(nnp.stdout).toBe('NoNewPrivs:\t1\n');
     const user = await runStep(['grep', '^CapEff', '/proc/self/status'], { user: '1000' });
     expect(user.stdout).toBe('CapEff:\t0000000000000000\n');
   });

@@ -70,3 +70,14 @@ export async function filesContaining(dir: string, needle: string): Promise<stri
   await walk(dir);
   return found;
 }
+
+/** Paths in the image's last layer (tar -tz of the blob the manifest lists last). */
+export async function lastLayerEntries(layout: string): Promise<string[]> {
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const blob = (d: string): string => join(layout, 'blobs', ...d.split(':'));
+  const manifest = JSON.parse(await readFile(blob(index.manifests[0]?.digest ?? ''), 'utf8')) as { layers: Array<{ digest: string }> };
+  const last = manifest.layers[manifest.layers.length - 1];
+  const { execChecked } = await import('../../helpers/exec.js');
+  const { stdout } = await execChecked('tar', ['-tzf', blob(last?.digest ?? '')]);
+  return stdout.split('\n').filter(Boolean).map((e) => e.replace(/^\.\//, ''));
+}

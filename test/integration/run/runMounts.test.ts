@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeTempDir } from '../../helpers/tmp.js';
-import { buildOnBusybox, filesContaining, readIn } from './buildWith.js';
+import { buildOnBusybox, filesContaining, lastLayerEntries, readIn } from './buildWith.js';
 
 describe('RUN --mount', () => {
   it('type=bind mounts the context read-only by default, and rw writes are discarded', async () => {
@@ -51,6 +51,8 @@ describe('RUN --mount', () => {
     expect(second.result.code, second.result.stderr).toBe(0);
     expect((await readIn(second.rootfs, 'count')).trim()).toBe('2');
     await expect(readIn(second.rootfs, 'var/cache/thing/log')).rejects.toThrow();
+    // Only the step's own files: no mount point stub, no copied-up /var.
+    expect((await lastLayerEntries(second.layout)).sort()).toEqual(['count', 'owner']);
   });
 
   it('type=tmpfs gives an empty tmpfs of the given size that leaves nothing behind', async () => {
