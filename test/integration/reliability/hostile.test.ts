@@ -5,7 +5,7 @@
  * and nothing is written outside the store and the build's own dirs.
  */
 import { constants } from 'node:fs';
-import { access, lstat, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -237,4 +237,27 @@ describe('hostile inputs', () => {
     } else expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
   }, 120_000);
 
+
+  it('handles a 100,000-line .dockerignore in bounded time and honours it', async () => {
+    const dir = await makeTempDir('tsbuild-hostile-ignore');
+    await mkdir(join(dir, 'src'));
+    for (let i = 0; i < 50; i++) await writeFile(join(dir, 'src', `f${i}.txt`), `${i}\n`);
+    const patterns = Array.from({ length: 100_000 }, (_, i) => (i % 3 === 0 ? `**/never-${i}/*.log` : i % 3 === 1 ? `src/nope${i}*` : `!keep${i}`));
+    patterns.push('src/f1*.txt');
+    await writeFile(join(dir, '.dockerignore'), `${patterns.join('\n')}\n`);
+    await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY src /src\n');
+    const out = join(dir, 'out');
+    const t0 = Date.now();
+    const r = await runTsbuild(['build', '--root', store, '-q', '-t', 'ignore:1', '-o', `type=oci,dest=${out},tar=false`, dir]);
+    // ~10 s of CPU on this 2-core machine; the wall-clock bound leaves room for a loaded CI host.
+    expect((Date.now() - t0) / 1000).toBeLessThan(150);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const rootfs = await unpackOciImage(out, '1');
+    const copied = (await readdir(join(rootfs, 'src'))).sort();
+    // f1.txt and f10..f19.txt are ignored; the 100,000 other patterns match nothing.
+    expect(copied).toHaveLength(50 - 11);
+    expect(copied).not.toContain('f1.txt');
+    expect(copied).not.toContain('f12.txt');
+  }, 240_000);
 });
