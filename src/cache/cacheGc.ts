@@ -1,7 +1,7 @@
 /**
  * Size of the build cache and its garbage collector. What a tagged image references is never
  * removed, and neither is a layer another remaining cache entry still references (reference
- * counting over the entries). A running build holds a lease (tmp/leases/<pid>-…), taken under
+ * counting over the entries). A running build holds a lease (cache/leases/<pid>-…), taken under
  * cache/gc.lock; prune takes the same lock and waits until no live build holds a lease, so it
  * never removes something a build has just looked up.
  */
@@ -29,7 +29,8 @@ function gcLockPath(root: string): string {
 }
 
 function leasesDir(root: string): string {
-  return join(root, 'tmp', 'leases');
+  // Not under tmp/: a finished build leaves tmp/ empty (tests and fsck check that).
+  return join(root, 'cache', 'leases');
 }
 
 /** Runs a build while holding a lease that keeps `cache prune` away. */
