@@ -250,7 +250,9 @@ static int mount_overlay_legacy(const struct overlay *o, char *detail, size_t ca
     return E2BIG;
   }
   data[pos] = '\0';
-  if (mount("overlay", o->target, "overlay", o->readonly ? MS_RDONLY : 0, data) < 0) {
+  /* nodev: a device node shipped in an image must not open the host's device (Docker gets the
+   * same effect from the devices cgroup); /dev itself is a separate tmpfs with bound nodes. */
+  if (mount("overlay", o->target, "overlay", (o->readonly ? MS_RDONLY : 0) | MS_NODEV, data) < 0) {
     int err = errno;
     snprintf(detail, cap, "mounting overlay on %s", o->target);
     return err;
@@ -305,7 +307,7 @@ static int mount_overlay(const struct overlay *o, char *detail, size_t cap) {
   if (err == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) err = errno;
   int mfd = -1;
   if (err == 0) {
-    mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, o->readonly ? MOUNT_ATTR_RDONLY : 0);
+    mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, (o->readonly ? MOUNT_ATTR_RDONLY : 0) | MOUNT_ATTR_NODEV);
     if (mfd < 0) err = errno;
   }
   if (err == 0 && move_mount(mfd, "", AT_FDCWD, o->target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
