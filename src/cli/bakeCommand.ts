@@ -3,8 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import pLimit from 'p-limit';
-import { build, type BuildResult } from '../build/builder.js';
-import { ImageResolver } from '../build/imageResolver.js';
+import type { BuildResult } from '../build/builder.js';
 import type { ProgressEvent, ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
 import { loadConfig } from '../config/loadConfig.js';
@@ -13,20 +12,18 @@ import { TsbuildError } from '../errors.js';
 import { resolveBuildGraph } from '../graph/buildGraph.js';
 import { hostPlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
-import { inNamespace, mountOverlay, reexecInNamespace, unmount } from '../isolation/enterNamespace.js';
-import { NamespaceRuntime } from '../isolation/runtime.js';
+import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
 import type { Store } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
-import { OciLayoutSource } from '../transport/ociLayoutSource.js';
 import { openDestination } from '../transport/openDestination.js';
 import type { RegistryClient } from '../transport/registryClient.js';
 import { StoreImageSource } from '../transport/storeSource.js';
-import type { ImageSource } from '../transport/types.js';
 import { parseComposeProject, type ServiceBuild } from './composeProject.js';
 import { humanDuration } from './humanSize.js';
 import { JsonProgress } from './jsonProgress.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
+import { openOciLayoutContext, runBuild } from './runBuild.js';
 import { withSignals } from './signals.js';
 
 export class BakeCommand extends Command {
@@ -136,46 +133,33 @@ export class BakeCommand extends Command {
     for (const [, v] of s.additionalContexts) {
       if (v.startsWith('service:')) built.set(v, await (ctx.results.get(v.slice(8)) as Promise<BuildResult>));
     }
-    const resolver = new ImageResolver({
-      content: store.content,
-      images: store.images,
-      snapshots: store.snapshots,
-      registry: () => registry,
-      openContext: (name) => {
-        const spec = s.additionalContexts.get(name);
-        if (spec === undefined) return undefined;
-        const dep = built.get(spec);
-        if (dep) return new StoreImageSource(store.content, dep.tags[0] ?? dep.manifest.digest, dep.manifest);
-        return openLayoutContext(s.service, name, spec);
-      },
-      platform,
-      pull: ctx.pull,
-      progress,
-    });
-    return build(
+    const { result } = await runBuild(
       {
-        dockerfile: { text: dockerfileText, name: 'path' in s.dockerfile ? s.dockerfile.path : `${s.service}/Dockerfile` },
+        dockerfile: {
+          text: dockerfileText,
+          ...('path' in s.dockerfile ? { name: s.dockerfile.path, path: s.dockerfile.path } : { name: `${s.service}/Dockerfile` }),
+        },
         contextDir: s.contextDir,
         tags: s.tags,
         ...(s.target ? { target: s.target } : {}),
         buildArgs: s.args,
         namedContexts: new Set(s.additionalContexts.keys()),
+        openContext: (name) => {
+          const spec = s.additionalContexts.get(name);
+          if (spec === undefined) return undefined;
+          const dep = built.get(spec);
+          if (dep) return new StoreImageSource(store.content, dep.tags[0] ?? dep.manifest.digest, dep.manifest);
+          return openOciLayoutContext(spec, `service ${s.service}: additional_contexts ${name}`);
+        },
         platform,
         jobs: ctx.jobs ?? Math.max(1, availableParallelism()),
+        pull: ctx.pull,
+        noCache: false,
+        noCacheStages: new Set(),
       },
-      {
-        content: store.content,
-        images: store.images,
-        snapshots: store.snapshots,
-        runtime: new NamespaceRuntime({}),
-        mounter: { mountOverlay, unmount },
-        resolver,
-        xattrFlavor: store.xattrFlavor,
-        tmpDir: store.tmpDir,
-        progress,
-      },
-      signal,
+      { store, registry, progress, signal },
     );
+    return result;
   }
 }
 
@@ -185,17 +169,6 @@ async function findComposeFile(dir: string): Promise<string> {
     if (await readFile(p).then(() => true, () => false)) return p;
   }
   throw new TsbuildError('COMPOSE_INVALID', `no compose.yaml in ${dir}`, { hint: 'pass -f PATH to the compose file' });
-}
-
-function openLayoutContext(service: string, name: string, spec: string): ImageSource {
-  const prefix = 'oci-layout://';
-  if (!spec.startsWith(prefix)) {
-    throw new TsbuildError('USAGE', `service ${service}: additional_contexts ${name}=${spec}: only oci-layout://PATH[:TAG], a path to an OCI layout, or service:NAME are supported yet`);
-  }
-  const rest = spec.slice(prefix.length);
-  const colon = rest.lastIndexOf(':');
-  if (colon > 0 && !rest.slice(colon).includes('/')) return new OciLayoutSource({ path: resolve(rest.slice(0, colon)), tag: rest.slice(colon + 1) });
-  return new OciLayoutSource({ path: resolve(rest) });
 }
 
 /** The wanted services and everything they need, in file order; all when none are named. */

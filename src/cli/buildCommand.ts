@@ -1,27 +1,21 @@
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { parseAnnotationFlags } from '../build/buildAnnotations.js';
-import { build } from '../build/builder.js';
-import { BuildCache } from '../cache/buildCache.js';
-import { withBuildLease } from '../cache/cacheGc.js';
 import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
 import { parseCacheSpec } from '../cache/remoteCache.js';
-import { ImageResolver } from '../build/imageResolver.js';
 import { teeProgress, type ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { openDestination } from '../transport/openDestination.js';
 import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
-import { inNamespace, mountOverlay, reexecInNamespace, unmount } from '../isolation/enterNamespace.js';
-import { NamespaceRuntime } from '../isolation/runtime.js';
+import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
 import { copyImage } from '../transport/copyImage.js';
-import { OciLayoutSource } from '../transport/ociLayoutSource.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
 import { BuildReporter } from './buildReporter.js';
 import { RUN_SANDBOX_FLAGS, runSandboxOptions } from './runSandboxFlags.js';
-import { loadDockerignore } from '../context/dockerignore.js';
 import { readDockerfile } from '../context/readDockerfile.js';
 import { runCheck } from './lintCommand.js';
 import { OUTPUT_FLAGS, writeBuildOutputs } from './buildOutputs.js';
@@ -29,6 +23,7 @@ import { parseOutputSpec } from './outputSpec.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
 import { withSignals } from './signals.js';
+import { openOciLayoutContext, runBuild } from './runBuild.js';
 
 export class BuildCommand extends Command {
   static override summary = 'Build an image from a Dockerfile (the default command)';
@@ -89,9 +84,6 @@ export class BuildCommand extends Command {
     const contextDir = resolve(flags.context ?? args.context);
     // `-f -` reads stdin, which the namespace re-exec above passes through.
     const dockerfile = await readDockerfile(flags.file, contextDir, process.stdin);
-    // The Dockerfile is read whatever .dockerignore says; the patterns only hide files from COPY/ADD.
-    const ignore = await loadDockerignore(contextDir, dockerfile.path);
-    const dockerfileText = dockerfile.text;
     const outputs = flags.output.map(parseOutputSpec);
     const buildArgs = parseKeyValues(flags['build-arg'], '--build-arg', true);
     const labels = parseKeyValues(flags.label, '--label', false);
@@ -106,23 +98,10 @@ export class BuildCommand extends Command {
     const store = await openSessionStore(flags.root ?? config.root);
     const insecureHosts = flags['tls-verify']
       ? []
-      : registryHostsOf(dockerfileText, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
+      : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
     const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts]);
     try {
       await withSignals(async (signal) => {
-        const resolver = new ImageResolver({
-          content: store.content,
-          images: store.images,
-          snapshots: store.snapshots,
-          registry: () => registry,
-          openContext: (name) => {
-            const spec = namedContexts.get(name);
-            return spec === undefined ? undefined : openNamedContext(name, spec);
-          },
-          platform,
-          pull: flags.pull,
-          progress,
-        });
         const cacheTo = flags['cache-to'].map((t) => parseCacheSpec(t, 'to'));
         const [cacheFromSpec, ...moreFrom] = flags['cache-from'].map((t) => parseCacheSpec(t, 'from'));
         if (moreFrom.length > 0) throw new TsbuildError('USAGE', 'only one --cache-from is supported yet');
@@ -131,51 +110,33 @@ export class BuildCommand extends Command {
           : undefined;
         // Exported cache mounts are restored before the build, so the first RUN finds them filled.
         if (remote) await remote.restoreMounts(join(store.root, 'cache-mounts'), signal);
-        const cache = new BuildCache({
-          ...(remote ? { remote } : {}),
-          storeRoot: store.root,
-          content: store.content,
-          snapshots: store.snapshots,
-          platform,
-          contextDir,
-          scope: `${contextDir}\0${flags.file ?? 'Dockerfile'}`,
-          ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-          noCache: !flags.cache,
-          noCacheStages: new Set(flags['no-cache-filter']),
-          ...(ignore.filter ? { contextFilter: ignore.filter } : {}),
-        });
         const misses: string[] = [];
         const buildProgress = flags['explain-cache'] ? teeProgress(progress, missRecorder(misses)) : progress;
-        const result = await withBuildLease(store.root, async () => build(
+        const { result, cache } = await runBuild(
           {
-            dockerfile: { text: dockerfile.text, name: dockerfile.name },
+            dockerfile: { text: dockerfile.text, name: dockerfile.name, ...(dockerfile.path !== undefined ? { path: dockerfile.path } : {}) },
             contextDir,
-            ...(ignore.filter ? { contextFilter: ignore.filter } : {}),
             tags: flags.tag,
             ...(flags.target ? { target: flags.target } : {}),
             buildArgs,
             namedContexts: new Set(namedContexts.keys()),
+            openContext: (name) => {
+              const spec = namedContexts.get(name);
+              return spec === undefined ? undefined : openOciLayoutContext(spec, `--build-context ${name}`);
+            },
             platform,
             ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
             labels,
             annotations,
             run: await runSandboxOptions(flags, (message) => process.stderr.write(`${message}\n`)),
-            jobs: flags.jobs ?? config.jobs ?? Math.max(1, (await import('node:os')).availableParallelism()),
+            jobs: flags.jobs ?? config.jobs ?? Math.max(1, availableParallelism()),
+            pull: flags.pull,
+            noCache: !flags.cache,
+            noCacheStages: new Set(flags['no-cache-filter']),
+            ...(remote ? { remoteCache: remote } : {}),
           },
-          {
-            content: store.content,
-            images: store.images,
-            snapshots: store.snapshots,
-            runtime: new NamespaceRuntime({}),
-            mounter: { mountOverlay, unmount },
-            resolver,
-            xattrFlavor: store.xattrFlavor,
-            tmpDir: store.tmpDir,
-            progress: buildProgress,
-            cache,
-          },
-          signal,
-        ), signal);
+          { store, registry, progress: buildProgress, signal },
+        );
         await remote?.close();
         for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
         if (flags['explain-cache']) reporter.info(misses.length === 0 ? 'cache: every step was reused' : `cache misses:\n${misses.map((m) => `  ${m}`).join('\n')}`);
@@ -209,20 +170,6 @@ function missRecorder(into: string[]): ProgressSink {
       if (e.type === 'step-end' && !e.cached && !e.error && e.cacheReason) into.push(`${e.step.name}: ${e.cacheReason}`);
     },
   };
-}
-
-function openNamedContext(name: string, spec: string) {
-  const prefix = 'oci-layout://';
-  if (!spec.startsWith(prefix)) {
-    throw new TsbuildError('USAGE', `--build-context ${name}=${spec}: only oci-layout://PATH[:TAG] is supported yet`);
-  }
-  const rest = spec.slice(prefix.length);
-  // PATH[:TAG] or PATH[@sha256:...]; a colon inside the path is rare enough to follow BuildKit's split.
-  const at = rest.lastIndexOf('@');
-  const colon = rest.lastIndexOf(':');
-  if (at > 0) return new OciLayoutSource({ path: resolve(rest.slice(0, at)), digest: rest.slice(at + 1) });
-  if (colon > 0 && !rest.slice(colon).includes('/')) return new OciLayoutSource({ path: resolve(rest.slice(0, colon)), tag: rest.slice(colon + 1) });
-  return new OciLayoutSource({ path: resolve(rest) });
 }
 
 /** NAME=VALUE pairs; for --build-arg a bare NAME takes the value from the environment, as docker does. */

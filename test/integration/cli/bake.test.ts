@@ -67,4 +67,17 @@ describe('tsbuild bake', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('error: service cache has no build section');
   }, 120_000);
+
+  it('shares the build cache with later bakes, like tsbuild build', async () => {
+    const store = await makeTempDir('tsbuild-bake-store');
+    const compose = join(repoRoot(), 'examples', 'compose', 'compose.yaml');
+    const first = await runTsbuild(['bake', '-f', compose, '--root', store, '--progress', 'json', 'db'], { env: { BASE_LAYOUT: base.dir } });
+    expect(first.code, first.stderr).toBe(0);
+    const again = await runTsbuild(['bake', '-f', compose, '--root', store, '--progress', 'json', 'db'], { env: { BASE_LAYOUT: base.dir } });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(first.stdout);
+    const ends = again.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as Event).filter((e) => e.type === 'step-end' && !/ FROM /.test(e.step?.name ?? ''));
+    expect(ends.length).toBeGreaterThan(0);
+    expect(ends.every((e) => e['cached'] === true)).toBe(true);
+  }, 120_000);
 });

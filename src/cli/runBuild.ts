@@ -1,0 +1,108 @@
+/**
+ * One build, wired: image resolver, .dockerignore, build cache and the GC lease around the build
+ * core. `tsbuild build` and `tsbuild bake` both go through here, so a feature added to the build
+ * (cache, ignore files, sandbox options) reaches every service of a bake too.
+ */
+import { resolve } from 'node:path';
+import { build, type BuildRequest, type BuildResult } from '../build/builder.js';
+import { ImageResolver } from '../build/imageResolver.js';
+import type { ProgressSink } from '../build/progress.js';
+import { BuildCache } from '../cache/buildCache.js';
+import { withBuildLease } from '../cache/cacheGc.js';
+import type { RemoteCache } from '../cache/remoteCache.js';
+import { loadDockerignore } from '../context/dockerignore.js';
+import { TsbuildError } from '../errors.js';
+import { mountOverlay, unmount } from '../isolation/enterNamespace.js';
+import { NamespaceRuntime } from '../isolation/runtime.js';
+import type { Store } from '../store/storeRoot.js';
+import { OciLayoutSource } from '../transport/ociLayoutSource.js';
+import type { RegistryClient } from '../transport/registryClient.js';
+import type { ImageSource } from '../transport/types.js';
+
+export interface BuildJob extends Omit<BuildRequest, 'contextFilter' | 'dockerfile'> {
+  /** `path` is where the Dockerfile lives (for `<Dockerfile>.dockerignore`); absent for stdin or inline text. */
+  dockerfile: { text: string; name: string; path?: string };
+  /** Opens a `--build-context NAME=...` (or compose additional_contexts) source. */
+  openContext: (name: string) => ImageSource | undefined;
+  pull: boolean;
+  noCache: boolean;
+  noCacheStages: ReadonlySet<string>;
+  remoteCache?: RemoteCache;
+}
+
+export interface BuildEnv {
+  store: Store;
+  registry: RegistryClient;
+  progress: ProgressSink;
+  signal: AbortSignal;
+}
+
+export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: BuildResult; cache: BuildCache }> {
+  const { store, registry, progress, signal } = env;
+  // The Dockerfile is read whatever .dockerignore says; the patterns only hide files from COPY/ADD.
+  const ignore = await loadDockerignore(job.contextDir, job.dockerfile.path);
+  const resolver = new ImageResolver({
+    content: store.content,
+    images: store.images,
+    snapshots: store.snapshots,
+    registry: () => registry,
+    openContext: job.openContext,
+    platform: job.platform,
+    pull: job.pull,
+    progress,
+  });
+  const cache = new BuildCache({
+    ...(job.remoteCache ? { remote: job.remoteCache } : {}),
+    storeRoot: store.root,
+    content: store.content,
+    snapshots: store.snapshots,
+    platform: job.platform,
+    contextDir: job.contextDir,
+    scope: `${job.contextDir}\0${job.dockerfile.path ?? job.dockerfile.name}`,
+    ...(job.sourceDateEpoch !== undefined ? { sourceDateEpoch: job.sourceDateEpoch } : {}),
+    noCache: job.noCache,
+    noCacheStages: job.noCacheStages,
+    ...(ignore.filter ? { contextFilter: ignore.filter } : {}),
+  });
+  const { openContext: _open, pull: _pull, noCache: _nc, noCacheStages: _ncs, remoteCache: _rc, ...request } = job;
+  const result = await withBuildLease(
+    store.root,
+    () =>
+      build(
+        { ...request, dockerfile: { text: job.dockerfile.text, name: job.dockerfile.name }, ...(ignore.filter ? { contextFilter: ignore.filter } : {}) },
+        {
+          content: store.content,
+          images: store.images,
+          snapshots: store.snapshots,
+          runtime: new NamespaceRuntime({}),
+          mounter: { mountOverlay, unmount },
+          resolver,
+          xattrFlavor: store.xattrFlavor,
+          tmpDir: store.tmpDir,
+          progress,
+          cache,
+        },
+        signal,
+      ),
+    signal,
+  );
+  return { result, cache };
+}
+
+/**
+ * `oci-layout://PATH[:TAG]` or `oci-layout://PATH@sha256:...`, BuildKit's spelling for a named
+ * context; `what` names the flag or compose key in the error.
+ */
+export function openOciLayoutContext(spec: string, what: string): ImageSource {
+  const prefix = 'oci-layout://';
+  if (!spec.startsWith(prefix)) {
+    throw new TsbuildError('USAGE', `${what}=${spec}: only oci-layout://PATH[:TAG] is supported yet`);
+  }
+  const rest = spec.slice(prefix.length);
+  // A colon inside the path is rare enough to follow BuildKit's split at the last one.
+  const at = rest.lastIndexOf('@');
+  const colon = rest.lastIndexOf(':');
+  if (at > 0) return new OciLayoutSource({ path: resolve(rest.slice(0, at)), digest: rest.slice(at + 1) });
+  if (colon > 0 && !rest.slice(colon).includes('/')) return new OciLayoutSource({ path: resolve(rest.slice(0, colon)), tag: rest.slice(colon + 1) });
+  return new OciLayoutSource({ path: resolve(rest) });
+}
