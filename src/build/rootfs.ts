@@ -15,6 +15,7 @@ export async function withWritableRootfs(
   layers: readonly LayerRef[],
   signal: AbortSignal,
   fn: (root: string) => Promise<void>,
+  onProgress?: (bytes: number, done: boolean) => void,
 ): Promise<LayerInfo> {
   const active = await services.snapshots.prepare(layers.map((l) => l.diffID));
   try {
@@ -29,7 +30,7 @@ export async function withWritableRootfs(
       await services.mounter.unmount(active.mountpoint);
     }
     signal.throwIfAborted();
-    return await services.snapshots.commit(active, { sourceDateEpoch: services.sourceDateEpoch, signal });
+    return await services.snapshots.commit(active, { sourceDateEpoch: services.sourceDateEpoch, signal, ...(onProgress ? { onProgress } : {}) });
   } catch (err) {
     await services.snapshots.abort(active).catch(() => undefined);
     throw err;

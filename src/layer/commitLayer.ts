@@ -23,7 +23,16 @@ export interface CommitLayerOptions {
   signal?: AbortSignal;
   /** zlib level; default 1, because compressing binary data is the slowest part of a build. */
   gzipLevel?: number;
+  /**
+   * Uncompressed tar bytes archived so far, at most every PROGRESS_EVERY_MS or PROGRESS_EVERY_BYTES
+   * and once more with `done` at the end; the total is not known up front (no second walk of the tree).
+   */
+  onProgress?: (bytes: number, done: boolean) => void;
 }
+
+/** Often enough for a live bar, rarely enough that a multi-GiB layer costs no measurable time. */
+const PROGRESS_EVERY_MS = 200;
+const PROGRESS_EVERY_BYTES = 64 * 1024 * 1024;
 
 /**
  * Archives `dir` (overlay-upper form) into a gzip layer blob in one streaming pass:
@@ -34,10 +43,21 @@ export interface CommitLayerOptions {
 export async function commitLayer(dir: string, store: ContentStore, opts: CommitLayerOptions): Promise<LayerInfo> {
   const tarHash = createHash('sha256');
   let tarSize = 0;
+  let reportedAt = Date.now();
+  let reportedSize = 0;
+  const onProgress = opts.onProgress;
   async function* hashedTar(): AsyncGenerator<Buffer> {
     for await (const chunk of layerTar(dir, opts)) {
       tarHash.update(chunk);
       tarSize += chunk.length;
+      if (onProgress) {
+        const now = Date.now();
+        if (now - reportedAt >= PROGRESS_EVERY_MS || tarSize - reportedSize >= PROGRESS_EVERY_BYTES) {
+          reportedAt = now;
+          reportedSize = tarSize;
+          onProgress(tarSize, false);
+        }
+      }
       yield chunk;
     }
   }
@@ -45,6 +65,7 @@ export async function commitLayer(dir: string, store: ContentStore, opts: Commit
   try {
     await adaptiveGzip(hashedTar(), writer, { level: opts.gzipLevel ?? 1, ...(opts.signal ? { signal: opts.signal } : {}) });
     const { digest, size } = await writer.commit();
+    onProgress?.(tarSize, true);
     return {
       diffID: `sha256:${tarHash.digest('hex')}`,
       digest,

@@ -137,7 +137,7 @@ export class Snapshotter {
    * layer (it already is in overlay form), so the next step's lowerdir costs no extraction.
    * The snapshot must be unmounted.
    */
-  async commit(active: ActiveSnapshot, opts: { sourceDateEpoch?: number; signal?: AbortSignal } = {}): Promise<LayerInfo> {
+  async commit(active: ActiveSnapshot, opts: { sourceDateEpoch?: number; signal?: AbortSignal; onProgress?: (bytes: number, done: boolean) => void } = {}): Promise<LayerInfo> {
     const info = await commitLayer(active.upperdir, this.content, { xattrFlavor: this.xattrFlavor, ...opts });
     await testPausePoint('layer-commit');
     try {

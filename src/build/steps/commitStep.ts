@@ -21,3 +21,19 @@ export function commitStep(state: StageState, ctx: StepContext, layer: LayerInfo
     config: addHistory(addLayer(state.config, layer.diffID), { createdBy, emptyLayer: false, created }),
   };
 }
+
+/**
+ * The commit's byte counter as `transfer` events under the step's name. Nothing is shown for a
+ * layer archived before the first report is due (the common small step); a big one gets a live
+ * counter and a closing event, so the view is never left with a half-finished transfer.
+ */
+export function commitProgress(ctx: StepContext): (bytes: number, done: boolean) => void {
+  const id = `commit:${ctx.step.id}`;
+  const label = `#${ctx.step.id} committing layer`;
+  let shown = false;
+  return (bytes, done) => {
+    if (done && !shown) return;
+    shown = true;
+    ctx.services.progress.emit({ type: 'transfer', id, label, current: bytes, done, time: Date.now() });
+  };
+}

@@ -15,7 +15,7 @@ import { expansionEnv, type StageState } from '../stageState.js';
 import type { ImageRootfs, StepContext, StepHandler } from '../stepContext.js';
 import { parseChmod } from './chmodSpec.js';
 import { copyFiles, type CopyRequest, type Ownership } from './copyFiles.js';
-import { commitStep } from './commitStep.js';
+import { commitProgress, commitStep } from './commitStep.js';
 import { cloneGit, fetchUrl, isGitSource, isUrlSource } from './remoteSources.js';
 import { resolveOwner } from './resolveOwner.js';
 
@@ -121,7 +121,7 @@ export const copyStep: StepHandler<CopyInstruction> = {
         withWritableRootfs(ctx.services, instr.link ? [] : state.layers, ctx.signal, async (root) => {
           const owner = linkOwner ?? (expanded.chown !== undefined ? await resolveOwner(expanded.chown, root) : undefined);
           await copyAll(root, owner, localRoot);
-        });
+        }, commitProgress(ctx));
       let layer: LayerInfo;
       if (!local) layer = await write();
       else if (expanded.from === undefined) {

@@ -15,7 +15,7 @@ import { parseMounts } from '../mounts/parseMount.js';
 import { withRunMounts } from '../mounts/runMounts.js';
 import { defaultRunOptions } from '../mounts/runOptions.js';
 import type { StepHandler } from '../stepContext.js';
-import { commitStep } from './commitStep.js';
+import { commitProgress, commitStep } from './commitStep.js';
 import { commandArgv } from './metadataSteps.js';
 
 export const runStep: StepHandler<RunInstruction> = {
@@ -86,7 +86,7 @@ export const runStep: StepHandler<RunInstruction> = {
         });
       }
       await removeMountStubs(active);
-      const layer = await services.snapshots.commit(active, { sourceDateEpoch: services.sourceDateEpoch, signal });
+      const layer = await services.snapshots.commit(active, { sourceDateEpoch: services.sourceDateEpoch, signal, onProgress: commitProgress(ctx) });
       return commitStep(state, ctx, layer, `RUN ${argv.join(' ')}`);
     } catch (err) {
       await services.snapshots.abort(active).catch(() => undefined);

@@ -81,6 +81,32 @@ describe('--progress', () => {
     expect(result['tags']).toEqual(['docker.io/library/multi:1']);
   }, 60_000);
 
+  it('a big layer commit reports its bytes as transfer events (json) and one done line (plain)', async () => {
+    const schema = JSON.parse(await readFile(join(repoRoot(), 'src/cli/progress-events.schema.json'), 'utf8')) as Record<string, unknown>;
+    const p = await project('FROM busybox\nRUN dd if=/dev/zero of=/big bs=1048576 count=200 2>/dev/null\n');
+    const res = await runTsbuild(p.args(['--progress', 'json']));
+    expect(res.code, res.stderr).toBe(0);
+    const events = res.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const e of events) expect(validate(e, schema), JSON.stringify(e)).toEqual([]);
+    const commits = events.filter((e) => e['type'] === 'transfer' && e['id'] === 'commit:2');
+    // 200 MiB passes the 64 MiB reporting step at least three times, then the closing event.
+    expect(commits.length).toBeGreaterThanOrEqual(4);
+    expect(commits[0]?.['label']).toBe('#2 committing layer');
+    const sizes = commits.map((e) => e['current'] as number);
+    expect(sizes).toEqual([...sizes].sort((a, b) => a - b));
+    const last = commits.at(-1) as Record<string, unknown>;
+    expect(last['done']).toBe(true);
+    expect(last['current']).toBeGreaterThan(200 * 1024 * 1024);
+    expect(commits.slice(0, -1).every((e) => e['done'] === false)).toBe(true);
+    // Before the step's layer and its end.
+    const endAt = events.findIndex((e) => e['type'] === 'step-end' && (e['step'] as { id: number }).id === 2);
+    expect(events.indexOf(last)).toBeLessThan(endAt);
+
+    const plain = await runTsbuild([...p.args(['--progress', 'plain', '--no-cache'])]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/^\d\d:\d\d:\d\d\.\d{3} #2 committing layer 2\d\d\.\dMB done$/m);
+  }, 90_000);
+
   it('quiet (-q and --progress quiet): only the image ID', async () => {
     const p = await project();
     for (const flag of [['-q'], ['--progress', 'quiet']]) {
