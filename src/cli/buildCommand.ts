@@ -15,7 +15,7 @@ import { copyImage } from '../transport/copyImage.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
 import { BuildReporter } from './buildReporter.js';
-import { RUN_SANDBOX_FLAGS, runSandboxOptions } from './runSandboxFlags.js';
+import { RUN_SANDBOX_FLAGS, openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
 import { readDockerfile } from '../context/readDockerfile.js';
 import { runCheck } from './lintCommand.js';
 import { OUTPUT_FLAGS, writeBuildOutputs } from './buildOutputs.js';
@@ -100,7 +100,11 @@ export class BuildCommand extends Command {
       ? []
       : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
     const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts]);
+    let sandbox: RunSandbox | undefined;
     try {
+      // Private ssh agents (--ssh ID=KEYFILE) live until the build ends, however it ends.
+      sandbox = await openRunSandbox(flags, (message) => process.stderr.write(`${message}\n`));
+      const run = sandbox.options;
       await withSignals(async (signal) => {
         const cacheTo = flags['cache-to'].map((t) => parseCacheSpec(t, 'to'));
         const [cacheFromSpec, ...moreFrom] = flags['cache-from'].map((t) => parseCacheSpec(t, 'from'));
@@ -128,7 +132,7 @@ export class BuildCommand extends Command {
             ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
             labels,
             annotations,
-            run: await runSandboxOptions(flags, (message) => process.stderr.write(`${message}\n`)),
+            run,
             jobs: flags.jobs ?? config.jobs ?? Math.max(1, availableParallelism()),
             pull: flags.pull,
             noCache: !flags.cache,
@@ -157,6 +161,7 @@ export class BuildCommand extends Command {
         process.stdout.write(`${result.config.digest}\n`);
       });
     } finally {
+      await sandbox?.close();
       reporter.close();
       await registry.close();
     }

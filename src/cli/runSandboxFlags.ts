@@ -3,12 +3,13 @@ import { Flags } from '@oclif/core';
 import { parseCapabilities, parseMemory, parseSecretFlag, parseSshFlag, type RunSandboxOptions } from '../build/mounts/runOptions.js';
 import { probeCgroups, type ResourceLimits } from '../isolation/cgroups.js';
 import { TsbuildError } from '../errors.js';
+import { openSshAgents } from '../build/sshAgent.js';
 
 const many = { multiple: true as const, multipleNonGreedy: true, default: [] as string[] };
 
 export const RUN_SANDBOX_FLAGS = {
   secret: Flags.string({ description: 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable)', ...many }),
-  ssh: Flags.string({ description: 'ssh agent for RUN --mount=type=ssh: default or ID=SOCKET (repeatable)', ...many }),
+  ssh: Flags.string({ description: 'ssh agent for RUN --mount=type=ssh: default, ID=SOCKET or ID=KEYFILE[,KEYFILE] (repeatable)', ...many }),
   'cap-add': Flags.string({ description: "add a capability to RUN steps' default set (repeatable)", ...many }),
   'security-opt': Flags.string({ description: 'seccomp=unconfined or no-new-privileges (repeatable)', ...many }),
   memory: Flags.string({ description: 'memory limit for each RUN step, e.g. 512m (needs cgroups: root, or cgroup v2 delegation)' }),
@@ -19,8 +20,21 @@ export const RUN_SANDBOX_FLAGS = {
 
 type SandboxFlags = { secret: string[]; ssh: string[]; 'cap-add': string[]; 'security-opt': string[]; allow: string[]; memory?: string | undefined; cpus?: string | undefined; 'pids-limit'?: number | undefined };
 
+/** RUN's sandbox options, and the private ssh agents (for `--ssh ID=KEYFILE`) to stop when the build ends. */
+export interface RunSandbox {
+  options: RunSandboxOptions;
+  close(): Promise<void>;
+}
+
+/** Opens the RUN sandbox options: starts an ssh-agent per `--ssh ID=KEYFILE`; call `close()` in a finally. */
+export async function openRunSandbox(flags: SandboxFlags, notice: (message: string) => void, signal?: AbortSignal): Promise<RunSandbox> {
+  const options = await runSandboxOptions(flags, notice);
+  const agents = await openSshAgents(new Map(flags.ssh.map((v) => parseSshFlag(v, process.env))), signal);
+  return { options: { ...options, ssh: agents.sockets }, close: agents.close };
+}
+
 /** The options, plus the resource limits when this machine can apply them (else a notice on stderr). */
-export async function runSandboxOptions(flags: SandboxFlags, notice: (message: string) => void): Promise<RunSandboxOptions> {
+async function runSandboxOptions(flags: SandboxFlags, notice: (message: string) => void): Promise<RunSandboxOptions> {
   const options = baseOptions(flags);
   const limits: ResourceLimits = {};
   if (flags.memory !== undefined) limits.memory = parseMemory(flags.memory);
@@ -52,7 +66,7 @@ function baseOptions(flags: SandboxFlags): RunSandboxOptions {
   }
   return {
     secrets: new Map(flags.secret.map(parseSecretFlag)),
-    ssh: new Map(flags.ssh.map((v) => parseSshFlag(v, process.env))),
+    ssh: new Map(), // opened by openRunSandbox
     capAdd: parseCapabilities(flags['cap-add']),
     seccomp,
     noNewPrivileges,

@@ -89,7 +89,7 @@ async function prepareOne(instr: RunInstruction, m: RunMount, ctx: StepContext, 
     case 'ssh': {
       const socket = opts.ssh.get(m.id);
       if (socket === undefined) {
-        if (m.required) throw new TsbuildError('USAGE', `ssh agent ${m.id} is required but was not given`, { hint: `pass --ssh ${m.id}[=SOCKET]` });
+        if (m.required) throw new TsbuildError('USAGE', `ssh agent ${m.id} is required but was not given`, { hint: `pass --ssh ${m.id}[=SOCKET|=KEYFILE]` });
         return;
       }
       out.mounts.push({ type: 'bind', source: socket, target: m.target, readonly: false });

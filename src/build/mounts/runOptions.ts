@@ -71,15 +71,20 @@ export function parseSecretFlag(value: string): [string, SecretSource] {
   return [id, process.env[id] !== undefined ? { env: id } : { file: id }];
 }
 
-/** `--ssh default` (the $SSH_AUTH_SOCK agent) or `--ssh ID=SOCKET`. */
-export function parseSshFlag(value: string, env: NodeJS.ProcessEnv): [string, string] {
+/**
+ * `--ssh default` (the $SSH_AUTH_SOCK agent), `--ssh ID=SOCKET` or `--ssh ID=KEY[,KEY...]`:
+ * the id and its paths; which are sockets and which key files is decided when they are opened
+ * (sshAgent.ts).
+ */
+export function parseSshFlag(value: string, env: NodeJS.ProcessEnv): [string, string[]] {
   const eq = value.indexOf('=');
   const id = eq < 0 ? value : value.slice(0, eq);
-  const path = eq < 0 ? env['SSH_AUTH_SOCK'] : value.slice(eq + 1);
-  if (!id) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(value)}: expected ID[=SOCKET]`);
-  if (!path) throw new TsbuildError('USAGE', `--ssh ${id}: SSH_AUTH_SOCK is not set`, { hint: 'start an agent (eval $(ssh-agent)) or pass --ssh ID=/path/to/agent.sock' });
-  if (path.includes(',')) throw new TsbuildError('USAGE', `--ssh ${id}: only one agent socket per id is supported (key files are not)`);
-  return [id, path];
+  const raw = eq < 0 ? env['SSH_AUTH_SOCK'] : value.slice(eq + 1);
+  if (!id) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(value)}: expected ID[=SOCKET|KEY[,KEY...]]`);
+  if (!raw) throw new TsbuildError('USAGE', `--ssh ${id}: SSH_AUTH_SOCK is not set`, { hint: 'start an agent (eval $(ssh-agent)), or pass --ssh ID=/path/to/agent.sock or --ssh ID=/path/to/private_key' });
+  const paths = raw.split(',').filter((p) => p !== '');
+  if (paths.length === 0) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(value)}: no socket or key file`);
+  return [id, paths];
 }
 
 /** Docker's memory sizes: "512m", "1g", "1048576" (bytes). */
