@@ -1,11 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import pLimit from 'p-limit';
 import type { BuildResult } from '../build/builder.js';
+import { defaultRunOptions } from '../build/mounts/runOptions.js';
 import type { ProgressEvent, ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
+import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
+import { parseCacheSpec, type CacheSpec } from '../cache/remoteCache.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { parseDockerfile } from '../dockerfile/parseDockerfile.js';
 import { TsbuildError } from '../errors.js';
@@ -29,7 +32,7 @@ import { withSignals } from './signals.js';
 export class BakeCommand extends Command {
   static override summary = 'Build every service of a Docker Compose file, in parallel where they are independent';
   static override description =
-    'Reads the build: sections (context, dockerfile, args, target, tags, image, additional_contexts) of compose.yaml and builds them in one process sharing one store; a service whose additional_contexts or FROM names another service is built after it.';
+    'Reads the build: sections (context, dockerfile, args, target, tags, image, additional_contexts, cache_from, cache_to, secrets) of compose.yaml and builds them in one process sharing one store; a service whose additional_contexts or FROM names another service is built after it.';
   static override examples = ['<%= config.bin %> bake', '<%= config.bin %> bake -f examples/compose/compose.yaml web db', '<%= config.bin %> bake --push'];
   static override strict = false;
   static override args = {
@@ -70,18 +73,18 @@ export class BakeCommand extends Command {
       dockerfiles.set(s.service, 'inline' in s.dockerfile ? s.dockerfile.inline : await readFile(s.dockerfile.path, 'utf8'));
     }
     const deps = dependencies(selected, dockerfiles);
+    // Bad cache specs fail before anything is built, naming the service.
+    const caches = new Map(selected.map((s) => [s.service, serviceCacheSpecs(s, file)]));
 
     const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
     const display = createProgressDisplay(mode, process.stderr, process.env);
-    for (const s of selected) {
-      const ignored = [s.cacheFrom.length ? 'cache_from' : '', s.cacheTo.length ? 'cache_to' : '', s.secrets.length ? 'secrets' : ''].filter(Boolean);
-      if (ignored.length) display.emit({ type: 'warning', message: `${s.service}: ${ignored.join(', ')} not supported by bake yet; ignored`, time: Date.now() });
-    }
     const store = await openSessionStore(flags.root ?? config.root);
     const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure]);
     const started = Date.now();
     const results = new Map<string, Promise<BuildResult>>();
     const ids = { next: 1 };
+    // Two services restoring the same exported cache mounts would unpack into the same directory.
+    const restoreOne = pLimit(1);
     try {
       await withSignals(async (signal) => {
         const limit = pLimit(flags.jobs ?? selected.length);
@@ -91,7 +94,9 @@ export class BakeCommand extends Command {
             s.service,
             (async () => {
               await Promise.all(waitFor);
-              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress: serviceProgress(display, s.service, ids) }));
+              const cache = caches.get(s.service) ?? { from: undefined, to: [] };
+              const progress = serviceProgress(display, s.service, ids);
+              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress, cache, restoreOne }));
             })(),
           );
         }
@@ -124,16 +129,32 @@ export class BakeCommand extends Command {
   async #buildService(
     s: ServiceBuild,
     dockerfileText: string,
-    ctx: { store: Store; registry: RegistryClient; results: Map<string, Promise<BuildResult>>; signal: AbortSignal; pull: boolean; jobs: number | undefined; progress: ProgressSink },
+    ctx: {
+      store: Store;
+      registry: RegistryClient;
+      results: Map<string, Promise<BuildResult>>;
+      signal: AbortSignal;
+      pull: boolean;
+      jobs: number | undefined;
+      progress: ProgressSink;
+      cache: { from: CacheSpec | undefined; to: CacheSpec[] };
+      restoreOne: <T>(fn: () => Promise<T>) => Promise<T>;
+    },
   ): Promise<BuildResult> {
     const { store, registry, progress, signal } = ctx;
+    const info = (message: string) => progress.emit({ type: 'info', message, time: Date.now() });
+    const remote = ctx.cache.from
+      ? await openCacheFrom(ctx.cache.from, { registry, content: store.content, signal, warn: (m) => progress.emit({ type: 'warning', message: m, time: Date.now() }) })
+      : undefined;
+    // As in tsbuild build: exported cache mounts are restored first, so the first RUN finds them filled.
+    if (remote) await ctx.restoreOne(() => remote.restoreMounts(join(store.root, 'cache-mounts'), signal));
     const platform = hostPlatform();
     // `service:NAME` contexts resolve to images built earlier in this bake (already awaited).
     const built = new Map<string, BuildResult>();
     for (const [, v] of s.additionalContexts) {
       if (v.startsWith('service:')) built.set(v, await (ctx.results.get(v.slice(8)) as Promise<BuildResult>));
     }
-    const { result } = await runBuild(
+    const { result, cache } = await runBuild(
       {
         dockerfile: {
           text: dockerfileText,
@@ -143,6 +164,7 @@ export class BakeCommand extends Command {
         tags: s.tags,
         ...(s.target ? { target: s.target } : {}),
         buildArgs: s.args,
+        run: { ...defaultRunOptions, secrets: s.secrets },
         namedContexts: new Set(s.additionalContexts.keys()),
         openContext: (name) => {
           const spec = s.additionalContexts.get(name);
@@ -156,11 +178,32 @@ export class BakeCommand extends Command {
         pull: ctx.pull,
         noCache: false,
         noCacheStages: new Set(),
+        ...(remote ? { remoteCache: remote } : {}),
       },
       { store, registry, progress, signal },
-    );
+    ).finally(() => remote?.close());
+    for (const spec of ctx.cache.to) info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
     return result;
   }
+}
+
+/**
+ * A service's cache_from/cache_to as --cache-from/--cache-to specs. Compose also allows a bare
+ * image reference in cache_from, which buildx reads as a registry cache.
+ */
+export function serviceCacheSpecs(s: ServiceBuild, file: string): { from: CacheSpec | undefined; to: CacheSpec[] } {
+  const parse = (text: string, direction: 'from' | 'to'): CacheSpec => {
+    try {
+      return parseCacheSpec(direction === 'from' && !text.includes('=') ? `type=registry,ref=${text}` : text, direction);
+    } catch (err) {
+      throw new TsbuildError('COMPOSE_INVALID', `${file}: services.${s.service}.build.cache_${direction}: ${(err as Error).message.replace(/^--cache-(from|to) /, '')}`, {
+        hint: 'e.g. type=registry,ref=REPO:TAG or type=local,src=DIR (dest=DIR for cache_to)',
+      });
+    }
+  };
+  const [from, ...more] = s.cacheFrom.map((t) => parse(t, 'from'));
+  if (more.length > 0) throw new TsbuildError('COMPOSE_INVALID', `${file}: services.${s.service}.build.cache_from: only one cache source per service is supported yet`);
+  return { from, to: s.cacheTo.map((t) => parse(t, 'to')) };
 }
 
 async function findComposeFile(dir: string): Promise<string> {

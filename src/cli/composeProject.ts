@@ -5,6 +5,7 @@
  */
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
+import type { SecretSource } from '../build/mounts/runOptions.js';
 import { TsbuildError } from '../errors.js';
 
 export interface ServiceBuild {
@@ -20,7 +21,8 @@ export interface ServiceBuild {
   additionalContexts: Map<string, string>;
   cacheFrom: string[];
   cacheTo: string[];
-  secrets: string[];
+  /** RUN --mount=type=secret id → where its value comes from (top-level `secrets:`), as `--secret` gives. */
+  secrets: Map<string, SecretSource>;
   /** Services whose images this one uses, built first. */
   dependsOn: string[];
 }
@@ -43,6 +45,7 @@ export function parseComposeProject(text: string, file: string, env: NodeJS.Proc
   if (!isRecord(doc) || !isRecord(doc['services'])) throw bad('no services: mapping');
   const dir = dirname(resolve(file));
   const name = typeof doc['name'] === 'string' ? doc['name'] : env['COMPOSE_PROJECT_NAME'] || basename(dir).toLowerCase().replace(/[^a-z0-9_-]/g, '');
+  const secretSources = topLevelSecrets(doc['secrets'], dir, bad);
   const services: ServiceBuild[] = [];
   for (const [service, def] of Object.entries(doc['services'])) {
     if (!isRecord(def)) throw bad(`services.${service} must be a mapping`);
@@ -72,7 +75,7 @@ export function parseComposeProject(text: string, file: string, env: NodeJS.Proc
       additionalContexts,
       cacheFrom: list(build['cache_from'], `services.${service}.build.cache_from`, bad),
       cacheTo: list(build['cache_to'], `services.${service}.build.cache_to`, bad),
-      secrets: list(build['secrets'], `services.${service}.build.secrets`, bad, true),
+      secrets: serviceSecrets(build['secrets'], `services.${service}.build.secrets`, secretSources, bad),
       dependsOn: [...additionalContexts.values()].filter((v) => v.startsWith('service:')).map((v) => v.slice('service:'.length)),
     });
   }
@@ -81,6 +84,35 @@ export function parseComposeProject(text: string, file: string, env: NodeJS.Proc
     for (const d of s.dependsOn) if (!known.has(d)) throw bad(`services.${s.service}.build.additional_contexts names service:${d}, which has no build section`);
   }
   return { name, dir, services };
+}
+
+/** Top-level `secrets: {NAME: {file: PATH} | {environment: VAR}}`; relative files are relative to the compose file. */
+function topLevelSecrets(v: unknown, dir: string, bad: (w: string) => Error): Map<string, SecretSource> {
+  const out = new Map<string, SecretSource>();
+  if (v === undefined || v === null) return out;
+  if (!isRecord(v)) throw bad('secrets must be a mapping');
+  for (const [name, def] of Object.entries(v)) {
+    if (isRecord(def) && def['file'] !== undefined) out.set(name, { file: resolve(dir, str(def['file'], `secrets.${name}.file`, bad)) });
+    else if (isRecord(def) && def['environment'] !== undefined) out.set(name, { env: str(def['environment'], `secrets.${name}.environment`, bad) });
+    // `external:` and `name:` secrets live in a swarm, which a build cannot read.
+    else throw bad(`secrets.${name} needs file: or environment: (the only kinds a build can read)`);
+  }
+  return out;
+}
+
+/** `build.secrets`: names of top-level secrets, or `{source, target}` where target is the RUN mount's id. */
+function serviceSecrets(v: unknown, key: string, sources: ReadonlyMap<string, SecretSource>, bad: (w: string) => Error): Map<string, SecretSource> {
+  const out = new Map<string, SecretSource>();
+  if (v === undefined || v === null) return out;
+  if (!Array.isArray(v)) throw bad(`${key} must be a list`);
+  for (const item of v) {
+    const source = isRecord(item) ? str(item['source'], `${key}[].source`, bad) : str(item, key, bad);
+    const id = isRecord(item) && item['target'] !== undefined ? str(item['target'], `${key}[].target`, bad) : source;
+    const from = sources.get(source);
+    if (from === undefined) throw bad(`${key} names secret ${source}, which the top-level secrets: does not define`);
+    out.set(id, from);
+  }
+  return out;
 }
 
 /** Compose's `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR` and `$$` in every string. */
@@ -105,10 +137,10 @@ function str(v: unknown, key: string, bad: (w: string) => Error): string {
   throw bad(`${key} must be a string`);
 }
 
-function list(v: unknown, key: string, bad: (w: string) => Error, allowObjects = false): string[] {
+function list(v: unknown, key: string, bad: (w: string) => Error): string[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw bad(`${key} must be a list`);
-  return v.map((x) => (allowObjects && isRecord(x) && typeof x['source'] === 'string' ? x['source'] : str(x, key, bad)));
+  return v.map((x) => str(x, key, bad));
 }
 
 /** `{A: 1}` or `["A=1", "B"]`; a bare name takes its value from the environment, as compose does. */

@@ -1,4 +1,5 @@
 /** `tsbuild bake` on examples/compose: three services, one process, built at the same time. */
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { busyboxLayout, type BusyboxLayout } from '../../helpers/registry.js';
@@ -80,4 +81,67 @@ describe('tsbuild bake', () => {
     expect(ends.length).toBeGreaterThan(0);
     expect(ends.every((e) => e['cached'] === true)).toBe(true);
   }, 120_000);
+
+  it('mounts compose secrets (file: and environment:) in RUN, and exports/imports the cache through cache_to/cache_from', async () => {
+    const proj = await makeTempDir('tsbuild-bake-proj');
+    const cacheDir = join(await makeTempDir('tsbuild-bake-cache'), 'cache');
+    await writeFile(join(proj, 'token.txt'), 's3cret');
+    await writeFile(
+      join(proj, 'compose.yaml'),
+      `services:
+  api:
+    image: shop/api:1
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM base
+        RUN --mount=type=secret,id=api_token --mount=type=secret,id=pw echo "token=$(cat /run/secrets/api_token) pw=$(cat /run/secrets/pw)"
+        RUN echo built > /built
+      additional_contexts:
+        base: oci-layout://${base.dir}:latest
+      secrets:
+        - api_token
+        - source: db_password
+          target: pw
+      cache_from: ["type=local,src=${cacheDir}"]
+      cache_to: ["type=local,dest=${cacheDir},mode=max"]
+secrets:
+  api_token:
+    file: ./token.txt
+  db_password:
+    environment: DB_PW
+`,
+    );
+    const bake = (store: string) => runTsbuild(['bake', '-f', join(proj, 'compose.yaml'), '--root', store, '--progress', 'json'], { env: { DB_PW: 'hunter2' } });
+    const first = await bake(await makeTempDir('tsbuild-bake-store'));
+    expect(first.code, first.stderr).toBe(0);
+    const events = first.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as Event);
+    expect(events.filter((e) => e.type === 'step-log').map((e) => e['data']).join('')).toContain('token=s3cret pw=hunter2\n');
+    expect(first.stderr).not.toContain('not supported by bake');
+    // No cache yet: a warning, not a failure; then the export.
+    expect(events.some((e) => e.type === 'warning' && /cache-from .*not used/.test(String(e['message'])))).toBe(true);
+    expect(events.some((e) => e.type === 'info' && /^api: exported cache to .*: \d+ steps/.test(String(e['message'])))).toBe(true);
+
+    // A fresh store finds every step in the exported cache.
+    const second = await bake(await makeTempDir('tsbuild-bake-store'));
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    const ends = second.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as Event).filter((e) => e.type === 'step-end' && / RUN /.test(e.step?.name ?? ''));
+    expect(ends).toHaveLength(2);
+    expect(ends.every((e) => e['cached'] === true)).toBe(true);
+  }, 120_000);
+
+  it('names the service and key of a bad cache spec or an undefined secret', async () => {
+    const proj = await makeTempDir('tsbuild-bake-proj');
+    const write = (extra: string) =>
+      writeFile(join(proj, 'compose.yaml'), `services:\n  api:\n    build:\n      context: .\n      dockerfile_inline: "FROM scratch"\n${extra}`);
+    await write('      cache_to: ["type=s3,bucket=x"]\n');
+    const badCache = await runTsbuild(['bake', '-f', join(proj, 'compose.yaml'), '--root', await makeTempDir('tsbuild-bake-store')]);
+    expect(badCache.code).not.toBe(0);
+    expect(badCache.stderr).toMatch(/services\.api\.build\.cache_to: .*type must be registry or local/);
+    await write('      secrets: [nope]\n');
+    const badSecret = await runTsbuild(['bake', '-f', join(proj, 'compose.yaml'), '--root', await makeTempDir('tsbuild-bake-store')]);
+    expect(badSecret.code).not.toBe(0);
+    expect(badSecret.stderr).toContain('services.api.build.secrets names secret nope, which the top-level secrets: does not define');
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dependencies } from '../../../src/cli/bakeCommand.js';
+import { dependencies, serviceCacheSpecs } from '../../../src/cli/bakeCommand.js';
 import { parseComposeProject } from '../../../src/cli/composeProject.js';
 import { normalizeBooleanFlags, suggestFlag } from '../../../src/cli/flagSuggest.js';
 import { configPath, parseConfig } from '../../../src/config/loadConfig.js';
@@ -99,5 +99,23 @@ services:
   it('says what is wrong with a compose file', () => {
     expect(() => parseComposeProject('services: 3', '/p/compose.yaml', {})).toThrow('/p/compose.yaml: no services: mapping');
     expect(() => parseComposeProject('services:\n  a:\n    build:\n      additional_contexts: {x: "service:nope"}\n', '/p/c.yaml', {})).toThrow(/service:nope, which has no build section/);
+  });
+
+  it('maps build.secrets to the top-level file:/environment: secrets, target being the RUN mount id', () => {
+    const p = parseComposeProject(
+      'services:\n  a:\n    build:\n      context: .\n      secrets: [tok, {source: pw, target: db}]\nsecrets:\n  tok: {file: ./s/tok.txt}\n  pw: {environment: DB_PW}\n  unused: {file: /x}\n',
+      '/p/compose.yaml',
+      {},
+    );
+    expect(p.services[0]!.secrets).toEqual(new Map([['tok', { file: '/p/s/tok.txt' }], ['db', { env: 'DB_PW' }]]));
+    expect(() => parseComposeProject('services: {a: {build: .}}\nsecrets: {x: {external: true}}\n', '/p/c.yaml', {})).toThrow(/secrets\.x needs file: or environment:/);
+  });
+
+  it('reads cache_from as a --cache-from spec, a bare image reference being a registry cache', () => {
+    const [a] = parseComposeProject('services:\n  a:\n    build:\n      cache_from: [reg.example/app:cache]\n      cache_to: ["type=local,dest=/c,mode=max"]\n', '/p/c.yaml', {}).services;
+    expect(serviceCacheSpecs(a!, '/p/c.yaml')).toEqual({
+      from: { type: 'registry', ref: 'reg.example/app:cache', mode: 'min', mounts: false },
+      to: [{ type: 'local', dir: '/c', mode: 'max', mounts: false }],
+    });
   });
 });
