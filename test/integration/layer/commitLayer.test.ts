@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -154,6 +154,28 @@ describe('commitLayer', () => {
     expect(info.empty).toBe(true);
     // the well-known diffID of a tar with only the two end blocks
     expect(info.diffID).toBe('sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef');
+  });
+
+  it('archives the bytes of many files of every size around the small-file read-ahead (64 KiB) exactly', async () => {
+    const upper = join(root, 'sizes');
+    const sizes = [0, 1, 511, 512, 513, 65_535, 65_536, 65_537, 300_000, 1_200_000];
+    const want = new Map<string, Buffer>();
+    for (let d = 0; d < 3; d++) {
+      await mkdir(join(upper, `d${d}`), { recursive: true });
+      for (let i = 0; i < 40; i++) {
+        const size = sizes[i % sizes.length] ?? 0;
+        const bytes = Buffer.alloc(size, `${d}:${i};`);
+        await writeFile(join(upper, `d${d}`, `f${i}`), bytes);
+        want.set(`d${d}/f${i}`, bytes);
+      }
+    }
+    const info = await commitLayer(upper, store, { xattrFlavor: 'user' });
+    const out = join(root, 'sizes-out');
+    await mkdir(out);
+    await run('tar', ['-xzf', store.blobPath(info.digest), '-C', out]);
+    for (const [rel, bytes] of want) expect((await readFile(join(out, rel))).equals(bytes), rel).toBe(true);
+    // the diffID is the sha256 of what gzip -d gives back: the tar stream is well-formed and whole
+    expect((await run('sh', ['-c', `gzip -dc '${store.blobPath(info.digest)}' | sha256sum`])).stdout.split(' ')[0]).toBe(info.diffID.slice(7));
   });
 
   it('reads the opaque marker of the configured flavor only', async () => {
