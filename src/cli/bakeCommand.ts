@@ -79,7 +79,7 @@ export class BakeCommand extends Command {
     const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
     const display = createProgressDisplay(mode, process.stderr, process.env);
     const store = await openSessionStore(flags.root ?? config.root);
-    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure]);
+    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure], process.env, config);
     const started = Date.now();
     const results = new Map<string, Promise<BuildResult>>();
     const ids = { next: 1 };

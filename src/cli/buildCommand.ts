@@ -99,7 +99,7 @@ export class BuildCommand extends Command {
     const insecureHosts = flags['tls-verify']
       ? []
       : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
-    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts]);
+    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts], process.env, config);
     let sandbox: RunSandbox | undefined;
     try {
       // Private ssh agents (--ssh ID=KEYFILE) live until the build ends, however it ends.

@@ -5,6 +5,7 @@ import { RegistrySource } from '../transport/registrySource.js';
 import { StoreImageDestination } from '../transport/storeDestination.js';
 import { parseSource } from '../transport/transportName.js';
 import { TsbuildError } from '../errors.js';
+import { loadConfig } from '../config/loadConfig.js';
 import { registryClientFor, registryFlags } from './registryFlags.js';
 import { openSessionStore } from './session.js';
 import { withSignals } from './signals.js';
@@ -29,8 +30,9 @@ export class PullCommand extends Command {
       throw new TsbuildError('USAGE', `pulling ${args.image}: only registry images can be pulled`, { hint: 'use a build context (oci-layout://) for OCI layouts' });
     }
     const name = t.reference.toString();
-    const store = await openSessionStore(flags.root);
-    const registry = registryClientFor(flags);
+    const config = await loadConfig(process.env);
+    const store = await openSessionStore(flags.root ?? config.root);
+    const registry = registryClientFor(flags, process.env, config);
     try {
       await withSignals(async (signal) => {
         const platform = flags.platform ? parsePlatform(flags.platform) : hostPlatform();

@@ -1,5 +1,6 @@
 /** The registry-related flags several commands share, and the client they configure. */
 import { Flags } from '@oclif/core';
+import type { TsbuildConfig } from '../config/loadConfig.js';
 import { fileCredentialLookup } from '../transport/registryAuth.js';
 import { RegistryClient } from '../transport/registryClient.js';
 
@@ -13,7 +14,28 @@ export const registryFlags = {
   }),
 };
 
-export function registryClientFor(flags: { 'insecure-registry': string[]; 'registry-mirror'?: string[] }, env: NodeJS.ProcessEnv = process.env): RegistryClient {
-  const mirrors = flags['registry-mirror']?.length ? flags['registry-mirror'] : (env['TSBUILD_REGISTRY_MIRRORS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  return new RegistryClient({ insecureRegistries: flags['insecure-registry'], credentials: fileCredentialLookup(), mirrors });
+export function registryClientFor(
+  flags: { 'insecure-registry': string[]; 'registry-mirror'?: string[] },
+  env: NodeJS.ProcessEnv = process.env,
+  config?: Pick<TsbuildConfig, 'registries'>,
+): RegistryClient {
+  const mirrors = registryMirrors({ flag: flags['registry-mirror'], env, config });
+  return new RegistryClient({ insecureRegistries: [...flags['insecure-registry'], ...(config?.registries.insecure ?? [])], credentials: fileCredentialLookup(), mirrors });
+}
+
+/** The names the config file may use for Docker Hub, the only registry pulls are mirrored for. */
+const DOCKER_HUB_KEYS = ['docker.io', 'index.docker.io', 'registry-1.docker.io'];
+
+/**
+ * Docker Hub mirrors, the first source that names any winning whole: `--registry-mirror`, then
+ * TSBUILD_REGISTRY_MIRRORS (comma-separated), then the config file's `registries.mirrors`.
+ * Mirrors are HOST[:PORT]; a URL as docker's daemon.json writes it (https://mirror.gcr.io/) is accepted.
+ */
+export function registryMirrors(input: { flag?: readonly string[] | undefined; env: NodeJS.ProcessEnv; config?: Pick<TsbuildConfig, 'registries'> | undefined }): string[] {
+  const clean = (list: readonly string[]) => list.map((m) => m.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '')).filter(Boolean);
+  if (input.flag?.length) return clean(input.flag);
+  const fromEnv = clean((input.env['TSBUILD_REGISTRY_MIRRORS'] ?? '').split(','));
+  if (fromEnv.length > 0) return fromEnv;
+  const configured = input.config?.registries.mirrors ?? {};
+  return clean(DOCKER_HUB_KEYS.flatMap((k) => configured[k] ?? []));
 }

@@ -3,9 +3,11 @@
  * commands stay thin and the build core receives everything injected.
  */
 import { readFile } from 'node:fs/promises';
+import type { TsbuildConfig } from '../config/loadConfig.js';
 import { openStore, defaultStoreRoot, type Store } from '../store/storeRoot.js';
 import { RegistryClient } from '../transport/registryClient.js';
 import { fileCredentialLookup } from '../transport/registryAuth.js';
+import { registryMirrors } from './registryFlags.js';
 
 /**
  * Overlay keeps its metadata in `trusted.*` xattrs in the initial user namespace and in `user.*`
@@ -23,8 +25,11 @@ export async function openSessionStore(rootFlag: string | undefined): Promise<St
   return openStore(root, { xattrFlavor: await currentXattrFlavor() });
 }
 
-/** TSBUILD_REGISTRY_MIRRORS (comma-separated HOST[:PORT]) applies to every command's docker.io pulls. */
-export function makeRegistryClient(insecure: readonly string[], env: NodeJS.ProcessEnv = process.env): RegistryClient {
-  const mirrors = (env['TSBUILD_REGISTRY_MIRRORS'] ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+/**
+ * TSBUILD_REGISTRY_MIRRORS (comma-separated HOST[:PORT]) applies to every command's docker.io pulls;
+ * without it, the config file's `registries.mirrors` for docker.io does.
+ */
+export function makeRegistryClient(insecure: readonly string[], env: NodeJS.ProcessEnv = process.env, config?: Pick<TsbuildConfig, 'registries'>): RegistryClient {
+  const mirrors = registryMirrors({ env, config });
   return new RegistryClient({ insecureRegistries: insecure, credentials: fileCredentialLookup(), mirrors });
 }
