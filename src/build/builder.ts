@@ -153,7 +153,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
       ...triggers.map((instr) => ({ instr, at: stage.ast.from as Instruction, name: `[${label} ONBUILD] ${instr.original}` })),
       ...stage.ast.instructions.map((instr, i) => ({ instr, at: instr, name: stepName(i + 2, instr) })),
     ];
-    for (const { instr, at, name } of steps) {
+    for (const [stepIndex, { instr, at, name }] of steps.entries()) {
       signal.throwIfAborted();
       const step: StepRef = { id: nextStepId++, name, stage: label };
       const t0 = Date.now();
@@ -169,7 +169,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
         };
         if (deps.cache) {
           const outcome = await deps.cache.run(
-            { instr, state, stage: { label, index: stage.index }, position: String(steps.findIndex((s) => s.instr === instr) + 2), display: instr.original.trim(), view: stepCacheView(state, stage, unpackless), signal },
+            { instr, state, stage: { label, index: stage.index }, position: String(stepIndex + 2), display: instr.original.trim(), view: stepCacheView(state, stage, unpackless), signal },
             execute,
           );
           ({ state, cached, reason: cacheReason } = outcome);
@@ -196,7 +196,11 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     );
   }
   // Surface the first failure; the others are aborted with the build's signal by the caller.
-  await Promise.all([...results.values()]);
+  await Promise.all([...results.values()]).catch(async (err: unknown) => {
+    // The index writes of the steps that did run still land (they run beside the steps).
+    await deps.cache?.flush().catch(() => undefined);
+    throw err;
+  });
   const final = await (results.get(graph.target.index) as Promise<ImageRootfs>);
 
   await deps.cache?.finish(signal, { targetStage: graph.target.index, layers: final.layers });

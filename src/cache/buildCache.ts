@@ -5,13 +5,15 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import type { Instruction } from '../dockerfile/instructions.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
 import type { ContentStore } from '../store/contentStore.js';
 import { digestOf } from './canonicalJson.js';
 import { CacheIndex, type CacheEntry } from './cacheIndex.js';
-import { cacheKey, stateDigest } from './cacheKey.js';
+import { cacheKey, chainedStateDigest, stateDigest } from './cacheKey.js';
+import { applyConfigPatch, diffConfig } from './configPatch.js';
 import { ContextHasher, statCachePath } from './contextHasher.js';
 import { explainMiss } from './explainMiss.js';
 import type { RemoteCache } from './remoteCache.js';
@@ -70,6 +72,16 @@ export class BuildCache {
   /** Every entry this build used or made, with its stage, for --cache-to. */
   readonly #used = new Map<string, { entry: CacheEntry; stage: number }>();
   #targetStage: number | undefined;
+  /** The identity of each state this cache made, chained from its parent's (see chainedStateDigest). */
+  readonly #digests = new WeakMap<object, string>();
+  /**
+   * Index writes run beside the steps, a few at a time, and finish() waits for them: each is
+   * fsync'd, and one after the other they made a stage of thousands of metadata steps wait on
+   * the disk for most of its time. No step of this build reads what an earlier one wrote.
+   */
+  readonly #writes = pLimit(8);
+  readonly #pending = new Set<Promise<void>>();
+  #writeError: unknown;
 
   constructor(opts: BuildCacheOptions) {
     this.#opts = opts;
@@ -79,7 +91,7 @@ export class BuildCache {
 
   async run<S extends CacheableState>(req: StepRequest<S>, execute: () => Promise<S>): Promise<StepOutcome<S>> {
     const { state, signal, instr } = req;
-    const parent = stateDigest(state);
+    const parent = this.#digests.get(state) ?? stateDigest(state);
     const view: InputView = { ...req.view, hashContext: (sources, s) => this.#hasher.hash(this.#opts.contextDir, sources, s, this.#opts.contextFilter) };
     const inputs = await stepInputs(instr, view, signal);
     const key = cacheKey(parent, inputs, this.#opts.platform, this.#opts.sourceDateEpoch);
@@ -94,7 +106,8 @@ export class BuildCache {
     if (entry) {
       this.#used.set(key, { entry, stage: req.stage.index });
       const next = instr.kind === 'ARG' ? await execute() : applyEntry(state, entry);
-      if (previous?.key !== key) await this.index.setPosition(positionId, record, signal);
+      this.#digests.set(next, digestAfter(parent, state, entry));
+      if (previous?.key !== key) this.#write(() => this.index.setPosition(positionId, record, signal));
       return { state: next, cached: true };
     }
     const reason = disabled
@@ -103,9 +116,12 @@ export class BuildCache {
     await this.materialize(state.layers, signal);
     const next = await execute();
     const made = entryFor(key, req.display, state, next);
+    this.#digests.set(next, digestAfter(parent, state, made));
     this.#used.set(key, { entry: made, stage: req.stage.index });
-    await this.index.put(made, signal);
-    await this.index.setPosition(positionId, record, signal);
+    this.#write(async () => {
+      await this.index.put(made, signal);
+      await this.index.setPosition(positionId, record, signal);
+    });
     return { state: next, cached: false, reason };
   }
 
@@ -127,7 +143,25 @@ export class BuildCache {
       this.#targetStage = final.targetStage;
       for (const layer of final.layers) await this.#ensureBlob(layer.descriptor, signal);
     }
+    await this.flush();
     await this.#hasher.save(signal);
+  }
+
+  /** Waits for the index writes still running; throws the first that failed. */
+  async flush(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+    if (this.#writeError !== undefined) throw this.#writeError;
+  }
+
+  #write(task: () => Promise<void>): void {
+    const p: Promise<void> = this.#writes(task).then(
+      () => void this.#pending.delete(p),
+      (err: unknown) => {
+        this.#writeError ??= err;
+        this.#pending.delete(p);
+      },
+    );
+    this.#pending.add(p);
   }
 
   /** The entries to export: `max` every step of this build, `min` the target stage's steps. */
@@ -153,7 +187,7 @@ export class BuildCache {
 function applyEntry<S extends CacheableState>(state: S, entry: CacheEntry): S {
   return {
     ...state,
-    config: { ...entry.config, history: [...(state.config.history ?? []), ...entry.history] },
+    config: { ...applyConfigPatch(state.config, entry.configPatch), history: [...(state.config.history ?? []), ...entry.history] },
     layers: entry.layer ? [...state.layers, entry.layer] : state.layers,
     cmdSet: entry.cmdSet,
   };
@@ -161,8 +195,6 @@ function applyEntry<S extends CacheableState>(state: S, entry: CacheEntry): S {
 
 function entryFor(key: string, step: string, before: CacheableState, after: CacheableState): CacheEntry {
   const history = after.config.history;
-  // `history: []` keeps the key where it was: a hit must serialize to the very same config bytes.
-  const config = { ...after.config, history: [] };
   const added = after.layers.length > before.layers.length ? after.layers[after.layers.length - 1] : undefined;
   return {
     version: 1,
@@ -170,10 +202,16 @@ function entryFor(key: string, step: string, before: CacheableState, after: Cach
     createdAt: Date.now(),
     step,
     ...(added ? { layer: { diffID: added.diffID, descriptor: { mediaType: added.descriptor.mediaType, digest: added.descriptor.digest, size: added.descriptor.size } } } : {}),
-    config,
+    configPatch: diffConfig(before.config, after.config),
     history: (history ?? []).slice(before.config.history?.length ?? 0),
     cmdSet: after.cmdSet,
   };
+}
+
+/** A step that changed nothing (ARG, an empty RUN) keeps its parent's identity, hit or miss alike. */
+function digestAfter(parent: string, before: CacheableState, entry: CacheEntry): string {
+  if (entry.configPatch.length === 0 && !entry.layer && entry.cmdSet === before.cmdSet) return parent;
+  return chainedStateDigest(parent, { patch: entry.configPatch, ...(entry.layer ? { diffID: entry.layer.diffID } : {}), cmdSet: entry.cmdSet });
 }
 
 async function blobExists(content: ContentStore, digest: string): Promise<boolean> {

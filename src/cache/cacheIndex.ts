@@ -6,10 +6,11 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Descriptor, HistoryEntry, ImageConfig } from '../image/types.js';
+import type { Descriptor, HistoryEntry } from '../image/types.js';
 import { digestHex } from '../store/digest.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import type { StepInputs } from './cacheKey.js';
+import type { ConfigPatch } from './configPatch.js';
 
 export interface CacheEntry {
   version: 1;
@@ -20,8 +21,11 @@ export interface CacheEntry {
   step: string;
   /** The layer the step made; absent when it made none (metadata steps, empty RUN). */
   layer?: { diffID: string; descriptor: Descriptor };
-  /** The image config after the step, with an empty history (the entries are below). */
-  config: ImageConfig;
+  /**
+   * What the step changed in the config (history and created excluded): applied to the parent
+   * state's config on a hit. Constant-size for a metadata step, however long the config already is.
+   */
+  configPatch: ConfigPatch;
   /** The history entries the step added (zero or one). */
   history: HistoryEntry[];
   cmdSet: boolean;
@@ -50,7 +54,7 @@ export class CacheIndex {
 
   async get(key: string): Promise<CacheEntry | undefined> {
     const entry = await readJson<CacheEntry>(this.#keyPath(key));
-    return entry?.version === 1 && entry.key === key ? entry : undefined;
+    return entry?.version === 1 && entry.key === key && Array.isArray(entry.configPatch) ? entry : undefined;
   }
 
   async put(entry: CacheEntry, signal?: AbortSignal): Promise<void> {

@@ -6,9 +6,10 @@
  */
 import type { ImageConfig, Platform } from '../image/types.js';
 import { digestOf, type Json } from './canonicalJson.js';
+import type { ConfigPatch } from './configPatch.js';
 
 /** Bump when the meaning of any input changes: every old entry then simply misses. */
-export const CACHE_KEY_VERSION = 1;
+export const CACHE_KEY_VERSION = 2;
 
 /** What a step's result depends on besides its parent; every member is optional and explicit. */
 export interface StepInputs {
@@ -53,4 +54,14 @@ export function cacheKey(parent: string, inputs: StepInputs, platform: Platform,
     inputs: inputs as unknown as Json,
     platform: { os: platform.os, architecture: platform.architecture, variant: platform.variant },
   });
+}
+
+/**
+ * The identity of the state a step made, from the identity of the state it started from and what
+ * it changed (config patch, layer, cmdSet): equal to any other state reached by the same changes
+ * from the same parent, and costing the size of the change, not of the whole config, so a stage of
+ * thousands of steps is not quadratic. (A stage's first state uses stateDigest.)
+ */
+export function chainedStateDigest(parent: string, change: { patch: ConfigPatch; diffID?: string; cmdSet: boolean }): string {
+  return digestOf({ v: CACHE_KEY_VERSION, parent, patch: change.patch as unknown as Json, diffID: change.diffID, cmdSet: change.cmdSet });
 }
