@@ -31,6 +31,7 @@ interface StatCacheFile {
 }
 
 const READ_CONCURRENCY = 16;
+const STAT_CONCURRENCY = 32;
 
 export class ContextHasher {
   readonly #path: string;
@@ -55,25 +56,31 @@ export class ContextHasher {
   ): Promise<Record<string, string>> {
     const cache = await this.#load();
     const limit = pLimit(READ_CONCURRENCY);
+    // Bounds the lstats in flight: a directory of 20,000 files is not 20,000 pending promises
+    // (that peaked above 300 MiB). Never held across the recursion, so it cannot deadlock.
+    const statLimit = pLimit(STAT_CONCURRENCY);
     const out: Record<string, string> = {};
     const jobs: Promise<void>[] = [];
-    const visit = async (rel: string): Promise<void> => {
+    // `abs` is known for the children of a directory this walk already resolved and lstat'ed as a
+    // real directory: joining one more name (never followed: lstat) stays inside the context.
+    const visit = async (rel: string, known?: string): Promise<void> => {
       signal.throwIfAborted();
-      const abs = await resolveInRoot(contextDir, rel);
-      let st: BigIntStats;
-      try {
-        st = await lstat(abs, { bigint: true });
-      } catch {
+      const found = await statLimit(async () => {
+        const abs = known ?? (await resolveInRoot(contextDir, rel));
+        return lstat(abs, { bigint: true }).then((st) => ({ abs, st }), () => undefined);
+      });
+      if (!found) {
         out[rel || '.'] = 'missing';
         return;
       }
+      const { abs, st } = found;
       const mode = Number(st.mode & 0o7777n);
       // .dockerignore'd files are invisible to COPY, so they must not make it miss either.
       if (rel && hidden?.(rel, st.isDirectory())) return;
       if (st.isDirectory()) {
         out[rel || '.'] = digestOf({ t: 'd', mode });
         const names = (await readdir(abs)).sort();
-        await Promise.all(names.map((n) => visit(rel ? `${rel}/${n}` : n)));
+        await Promise.all(names.map((n) => visit(rel ? `${rel}/${n}` : n, join(abs, n))));
       } else if (st.isSymbolicLink()) {
         out[rel] = digestOf({ t: 'l', target: await readlink(abs) });
       } else if (st.isFile()) {

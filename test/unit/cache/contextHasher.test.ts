@@ -30,6 +30,26 @@ describe('ContextHasher', () => {
     expect(moded['src/main.ts']).toBe(first['src/main.ts']);
   });
 
+  it('walks a wide tree completely without following a symlinked directory out of the context', async () => {
+    const ctx = await makeTempDir('tsbuild-hash-wide');
+    for (let d = 0; d < 4; d++) {
+      await mkdir(join(ctx, 'tree', `d${d}`, 'sub'), { recursive: true });
+      for (let f = 0; f < 500; f++) await writeFile(join(ctx, 'tree', `d${d}`, f % 5 ? `f${f}` : join('sub', `f${f}`)), `${d}/${f}\n`);
+    }
+    const outside = await makeTempDir('tsbuild-hash-outside');
+    await writeFile(join(outside, 'secret'), 'not in the context\n');
+    await symlink(outside, join(ctx, 'tree', 'd0', 'escape'));
+    const store = await makeTempDir('tsbuild-hash-store');
+    const digests = await new ContextHasher(join(store, 'stat.json')).hash(ctx, ['tree'], signal);
+    const files = Object.keys(digests).filter((k) => /\/f\d+$/.test(k));
+    expect(files).toHaveLength(2000);
+    expect(digests['tree/d3/sub/f495']).toMatch(/^sha256:/);
+    expect(digests['tree/d0/escape']).toMatch(/^sha256:/);
+    expect(Object.keys(digests).filter((k) => k.startsWith('tree/d0/escape/'))).toEqual([]);
+    // the same tree hashed again (from the stat cache) gives the same digests
+    expect(await new ContextHasher(join(store, 'stat.json')).hash(ctx, ['tree'], signal)).toEqual(digests);
+  });
+
   it('trusts its stat cache for unchanged files, and re-reads files whose stat changed', async () => {
     const ctx = await context();
     const store = await makeTempDir('tsbuild-hash-store');
