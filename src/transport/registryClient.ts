@@ -80,7 +80,18 @@ const retryableCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STRE
 const unreachableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const tlsFallbackCodes = new Set(['EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ECONNRESET']);
 
-/** Loopback registries speak plain http, as docker allows without configuration. */
+/** Node's codes for a certificate that does not verify (unknown CA, self-signed, wrong name, expired). */
+const tlsVerifyCodes = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+]);
+
+/** Go's and nginx's answers to plain http sent to a TLS port. */
+function speaksHttpsOnly(body: string): boolean {
+  return /HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i.test(body.slice(0, 512));
+}
+
+/** Loopback registries speak plain http, as docker allows without configuration (TLS once one answers "use https"). */
 export function isLoopbackHost(hostPort: string): boolean {
   let host = hostPort;
   if (host.startsWith('[')) host = host.slice(1, host.indexOf(']'));
@@ -130,6 +141,8 @@ export class RegistryClient {
   readonly #tlsAgents = new Map<string, Promise<HttpsAgent | undefined>>();
   /** Insecure hosts found to speak plain http after a TLS attempt failed. */
   readonly #plainHttp = new Set<string>();
+  /** Loopback hosts found to speak TLS (they answered our plain http with "use https"). */
+  readonly #loopbackTls = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.#insecure = new Set(options.insecureRegistries ?? []);
@@ -308,7 +321,7 @@ export class RegistryClient {
   /** The base URL of a registry's API: http for loopback and insecure hosts that lack TLS. */
   baseUrl(registry: string): string {
     const host = registryApiHost(registry);
-    const plain = isLoopbackHost(host) || this.#plainHttp.has(host);
+    const plain = (isLoopbackHost(host) && !this.#loopbackTls.has(host)) || this.#plainHttp.has(host);
     return `${plain ? 'http' : 'https'}://${host}/v2/`;
   }
 
@@ -410,6 +423,14 @@ export class RegistryClient {
         }
         throw mapped;
       }
+      if (res.status === 400 && url.startsWith('http:') && isLoopbackHost(host) && !this.#loopbackTls.has(host) && (await this.#httpsOnly(host, spec.signal))) {
+        // A loopback registry serving TLS answers plain http with a 400 "use https": switch once.
+        discardBody();
+        await res.discard();
+        this.#loopbackTls.add(host);
+        attempt--;
+        continue;
+      }
       if (res.status === 401 && !authorized) {
         discardBody();
         const challenges = parseWwwAuthenticate(res.headers.get('www-authenticate') ?? '');
@@ -433,6 +454,16 @@ export class RegistryClient {
     }
   }
 
+  /** Whether a loopback host answers plain http with "this is an HTTPS server" (asked at /v2/: a HEAD's 400 has no body). */
+  async #httpsOnly(host: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const r = await fetch(`http://${host}/v2/`, { agent: this.#http, signal: (signal ?? AbortSignal.timeout(10_000)) as RequestInit['signal'] });
+      return r.status === 400 && speaksHttpsOnly(await r.text());
+    } catch {
+      return false;
+    }
+  }
+
   #networkError(err: unknown, spec: RequestSpec, url: string, stalled = false): TsbuildError {
     if (err instanceof TsbuildError) return err;
     const doing = `${spec.op === 'push' ? 'pushing' : 'pulling'} ${spec.what}`;
@@ -452,6 +483,13 @@ export class RegistryClient {
       return new TsbuildError('ABORTED', `${doing}: aborted`, { cause: err });
     }
     const code = errorCode(err);
+    if (code && tlsVerifyCodes.has(code)) {
+      const detail = redact(err instanceof Error ? err.message : String(err));
+      return new TsbuildError('REGISTRY_HTTP', `${doing}: TLS certificate of registry ${hostPort} is not trusted (${detail})`, {
+        cause: err,
+        hint: `put the registry's CA certificate in /etc/containers/certs.d/${hostPort}/ca.crt (or /etc/docker/certs.d/${hostPort}/ca.crt), or pass --insecure-registry ${hostPort} to skip verification`,
+      });
+    }
     if (code && unreachableCodes.has(code)) {
       return new TsbuildError('REGISTRY_UNREACHABLE', `${doing}: cannot connect to registry ${hostPort} (${code})`, {
         cause: err,
