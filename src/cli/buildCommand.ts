@@ -11,6 +11,9 @@ import { openDestination } from '../transport/openDestination.js';
 import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
+import { ISOLATION_REQUESTS } from '../isolation/chooseIsolation.js';
+import { isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
+import { openStore, defaultStoreRoot, storeXattrFlavor } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
@@ -60,6 +63,7 @@ export class BuildCommand extends Command {
     'no-cache-filter': Flags.string({ description: 'do not reuse the cache for this stage (name or index; repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     'cache-to': Flags.string({ description: 'export the build cache: type=registry,ref=REPO[:TAG][,mode=min|max][,mounts=true] or type=local,dest=DIR (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     'cache-from': Flags.string({ description: 'use a build cache exported with --cache-to: type=registry,ref=REPO[:TAG] or type=local,src=DIR', multiple: true, multipleNonGreedy: true, default: [] }),
+    isolation: Flags.string({ description: 'how RUN is isolated: auto (the best that works here), rootless, chroot, proot, none (default: $TSBUILD_ISOLATION, the config file, or auto)', options: [...ISOLATION_REQUESTS], env: 'TSBUILD_ISOLATION' }),
     'explain-cache': Flags.boolean({ description: 'after the build, say for every step that missed the cache which input changed', default: false }),
     ...RUN_SANDBOX_FLAGS,
     ...BUILD_COMPAT_FLAGS,
@@ -75,12 +79,13 @@ export class BuildCommand extends Command {
       );
       return;
     }
-    if (!inNamespace()) {
+    const config = await loadConfig(process.env);
+    const isolation = await pickIsolation(isolationRequest(flags.isolation, config.isolation));
+    if (isolation.mode === 'rootless' && !inNamespace()) {
       // Re-run this very command inside the build's own namespace (see src/README.md).
-      process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], process.env);
+      process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], reexecEnv(isolation));
       return;
     }
-    const config = await loadConfig(process.env);
     const contextDir = resolve(flags.context ?? args.context);
     // `-f -` reads stdin, which the namespace re-exec above passes through.
     const dockerfile = await readDockerfile(flags.file, contextDir, process.stdin);
@@ -95,7 +100,10 @@ export class BuildCommand extends Command {
     const progress = reporter.progress;
     const platform = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
 
-    const store = await openSessionStore(flags.root ?? config.root);
+    reporter.info(isolationLine(isolation));
+    const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
+    // Copy snapshots keep the store's flavor; a new store gets user.* xattrs, which root can set without CAP_SYS_ADMIN.
+    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir) : await openStore(rootDir, { xattrFlavor: (await storeXattrFlavor(rootDir)) ?? 'user' });
     const insecureHosts = flags['tls-verify']
       ? []
       : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
@@ -139,7 +147,7 @@ export class BuildCommand extends Command {
             noCacheStages: new Set(flags['no-cache-filter']),
             ...(remote ? { remoteCache: remote } : {}),
           },
-          { store, registry, progress: buildProgress, signal },
+          { store, registry, progress: buildProgress, signal, isolation: isolation.mode },
         );
         await remote?.close();
         for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));

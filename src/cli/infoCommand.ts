@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Command, Flags } from '@oclif/core';
 import { configPath, loadConfig } from '../config/loadConfig.js';
 import { locateHelper, defaultHelperPath } from '../isolation/helperPath.js';
-import { probeIsolation } from '../isolation/probe.js';
+import { chooseIsolation } from '../isolation/chooseIsolation.js';
+import { probeCapabilities } from '../isolation/probe.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
 import { humanSize } from './humanSize.js';
 
@@ -19,7 +20,7 @@ export class InfoCommand extends Command {
     const config = await loadConfig(process.env);
     const root = flags.root ?? config.root ?? defaultStoreRoot(process.env);
     const [probe, helper, storeSize] = await Promise.all([
-      probeIsolation(),
+      probeCapabilities(),
       locateHelper().then(
         (path) => ({ path, ok: true }),
         () => ({ path: defaultHelperPath(), ok: false }),
@@ -34,11 +35,20 @@ export class InfoCommand extends Command {
           : probe.subuid && probe.newuidmap
             ? `rootless, subordinate ids ${probe.subuid.start}-${probe.subuid.start + probe.subuid.count - 1}`
             : 'rootless, own uid only (no /etc/subuid range or newuidmap)';
+    let auto: string;
+    try {
+      const choice = chooseIsolation('auto', probe);
+      auto = `${choice.mode} (${choice.reason})`;
+    } catch (err) {
+      auto = `none works: ${(err as Error).message}`;
+    }
+    const yes = (b: boolean): string => (b ? 'yes' : 'no');
+    const allows = `user namespaces ${yes(probe.unshareUser)}, overlay in a user namespace ${yes(probe.overlayInUserns)}, newuidmap ${yes(probe.newuidmap)}, mount ${yes(probe.mount)}, chroot ${yes(probe.chroot)}, mknod ${yes(probe.mknod)}, ptrace/proot ${yes(probe.proot)}`;
     const info = {
       version: this.config.version,
       node: process.version,
       store: { root, size: storeSize },
-      isolation: { summary: isolation, ...probe },
+      isolation: { summary: isolation, auto, ...probe },
       helper,
       config: { ...config, path: config.path ?? null, searched: configPath(process.env) },
     };
@@ -50,6 +60,8 @@ export class InfoCommand extends Command {
       `version:    tsbuild ${info.version} (node ${info.node})`,
       `store:      ${root} (${storeSize === undefined ? 'not created yet' : humanSize(storeSize)})`,
       `isolation:  ${isolation}`,
+      `allows:     ${allows}`,
+      `auto picks: ${auto}`,
       `helper:     ${helper.path}${helper.ok ? '' : ' (missing: run npm ci)'}`,
       `config:     ${config.path ?? `none (${configPath(process.env)} does not exist)`}`,
     ];

@@ -13,6 +13,8 @@ import type { RemoteCache } from '../cache/remoteCache.js';
 import { loadDockerignore } from '../context/dockerignore.js';
 import { TsbuildError } from '../errors.js';
 import { mountOverlay, unmount } from '../isolation/enterNamespace.js';
+import type { IsolationMode } from '../isolation/chooseIsolation.js';
+import { CopyMounter, CopyRuntime } from '../isolation/copyRuntime.js';
 import { NamespaceRuntime } from '../isolation/runtime.js';
 import type { Store } from '../store/storeRoot.js';
 import { OciLayoutSource } from '../transport/ociLayoutSource.js';
@@ -35,6 +37,8 @@ export interface BuildEnv {
   registry: RegistryClient;
   progress: ProgressSink;
   signal: AbortSignal;
+  /** How RUN is isolated and snapshots are made (default rootless: namespaces and overlay). */
+  isolation?: IsolationMode;
 }
 
 export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: BuildResult; cache: BuildCache }> {
@@ -74,8 +78,9 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
           content: store.content,
           images: store.images,
           snapshots: store.snapshots,
-          runtime: new NamespaceRuntime({}),
-          mounter: { mountOverlay, unmount },
+          ...(env.isolation === 'chroot' || env.isolation === 'proot'
+            ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor }), mounter: new CopyMounter(store.xattrFlavor) }
+            : { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } }),
           resolver,
           xattrFlavor: store.xattrFlavor,
           tmpDir: store.tmpDir,

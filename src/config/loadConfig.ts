@@ -22,8 +22,8 @@ export interface TsbuildConfig {
     /** Registry host → mirrors to try first, as in registries.conf. */
     mirrors: Record<string, string[]>;
   };
-  /** `auto` (the default): rootless user namespace unless real root. */
-  isolation?: 'auto' | 'rootless' | 'root';
+  /** `auto` (the default): the best that works here (rootless, else chroot, else proot); `root` is the old spelling of rootless. */
+  isolation?: 'auto' | 'rootless' | 'root' | 'chroot' | 'proot' | 'none';
   jobs?: number;
   progress?: ProgressModeName;
 }
@@ -77,7 +77,7 @@ export function parseConfig(doc: unknown, path: string): TsbuildConfig {
         cfg.progress = value as ProgressModeName;
         break;
       case 'isolation':
-        if (value !== 'auto' && value !== 'rootless' && value !== 'root') throw bad('isolation', 'auto, rootless or root');
+        if (value !== 'auto' && value !== 'rootless' && value !== 'root' && value !== 'chroot' && value !== 'proot' && value !== 'none') throw bad('isolation', 'auto, rootless, chroot, proot or none');
         cfg.isolation = value;
         break;
       case 'registries': {

@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
-import { userInfo } from 'node:os';
+import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { findSubidRanges, parseSubidFile, type SubidRange } from './idmap.js';
 
@@ -21,6 +22,28 @@ export interface IsolationProbe {
   newuidmap: boolean;
   /** Overlay mounts need `userxattr`: true exactly when mounting from inside a user namespace. */
   overlayUserxattr: boolean;
+}
+
+/**
+ * What the environment actually lets this process do, found by trying (probeCapabilities):
+ * the sysctls in IsolationProbe say what the kernel allows in general, but a container's seccomp
+ * profile or missing capabilities block unshare and mount regardless of them.
+ */
+export interface IsolationCapabilities extends IsolationProbe {
+  /** unshare(CLONE_NEWUSER) succeeded in a child. */
+  unshareUser: boolean;
+  /** An overlay mount succeeded inside a fresh user + mount namespace. */
+  overlayInUserns: boolean;
+  /** A mount namespace and a mount in it succeeded (as root: without a user namespace). */
+  mount: boolean;
+  /** CAP_SYS_CHROOT is in the effective set. */
+  chroot: boolean;
+  /** CAP_MKNOD is in the effective set (device nodes and overlay whiteouts without a user namespace). */
+  mknod: boolean;
+  /** proot is installed and could trace a child (ptrace is allowed). */
+  proot: boolean;
+  /** perl is installed (the chroot runtime's launcher: chroot, chdir, setgid/setuid, exec). */
+  perl: boolean;
 }
 
 export interface ProbeOptions {
@@ -109,4 +132,66 @@ export async function probeIsolation(opts: ProbeOptions = {}): Promise<Isolation
   if (subuidRanges[0]) probe.subuid = subuidRanges[0];
   if (subgidRanges[0]) probe.subgid = subgidRanges[0];
   return probe;
+}
+
+// Capability numbers (linux/capability.h).
+const CAP_MKNOD = 27n;
+const CAP_SYS_CHROOT = 18n;
+
+function hasCap(status: string | undefined, cap: bigint): boolean {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status ?? '');
+  return m !== null && ((BigInt(`0x${m[1]}`) >> cap) & 1n) === 1n;
+}
+
+/** Runs a short probe command; true when it exits 0 within the timeout. Never throws. */
+async function tries(cmd: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(cmd, args, { stdio: 'ignore', env, timeout: 5000, ...(signal ? { signal } : {}) });
+    } catch {
+      resolve(false);
+      return;
+    }
+    child.on('error', () => resolve(false));
+    child.on('exit', (code) => resolve(code === 0));
+  });
+}
+
+/**
+ * probeIsolation plus what the process can really do, found by trying it in short-lived children
+ * (util-linux unshare and mount, proot): user namespaces, overlay inside one, mount rights,
+ * CAP_SYS_CHROOT and CAP_MKNOD, ptrace through proot. Takes a few tens of milliseconds; the
+ * caller keeps the result for the whole process.
+ */
+export async function probeCapabilities(opts: ProbeOptions & { tmpDir?: string } = {}): Promise<IsolationCapabilities> {
+  const env = opts.env ?? process.env;
+  const base = await probeIsolation(opts);
+  const work = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'tsbuild-probe-'));
+  try {
+    for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(join(work, d));
+    const overlayOpts = `lowerdir=${join(work, 'lower')},upperdir=${join(work, 'upper')},workdir=${join(work, 'work')}`;
+    const [status, unshareUser, overlayInUserns, mount, proot, perl] = await Promise.all([
+      readText(join(opts.procRoot ?? '/proc', 'self', 'status'), opts.signal),
+      tries('unshare', ['--user', '--map-root-user', 'true'], env, opts.signal),
+      tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'overlay', 'overlay', '-o', `${overlayOpts},userxattr`, join(work, 'merged')], env, opts.signal),
+      base.uid === 0
+        ? tries('unshare', ['--mount', 'mount', '-t', 'tmpfs', 'tmpfs', join(work, 'merged')], env, opts.signal)
+        : tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'tmpfs', 'tmpfs', join(work, 'merged')], env, opts.signal),
+      onPath('proot', env).then((found) => found && tries('proot', ['true'], env, opts.signal)),
+      onPath('perl', env),
+    ]);
+    return {
+      ...base,
+      unshareUser,
+      overlayInUserns,
+      mount,
+      chroot: hasCap(status, CAP_SYS_CHROOT),
+      mknod: hasCap(status, CAP_MKNOD),
+      proot,
+      perl,
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
 }

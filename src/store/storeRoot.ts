@@ -88,6 +88,11 @@ async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor
   }
 }
 
+/** The xattr flavor a store at `root` was created with, or undefined when it has no store.json yet. */
+export async function storeXattrFlavor(root: string): Promise<XattrFlavor | undefined> {
+  return (await readStoreJson(join(root, 'store.json')))?.xattrFlavor;
+}
+
 async function readStoreJson(path: string): Promise<StoreJson | undefined> {
   let text: string;
   try {

@@ -1,0 +1,81 @@
+/** Which isolation a build uses, from what was asked for and what the environment allows. Pure. */
+import { TsbuildError } from '../errors.js';
+import type { IsolationCapabilities } from './probe.js';
+
+export type IsolationMode = 'rootless' | 'chroot' | 'proot' | 'none';
+export type IsolationRequest = 'auto' | IsolationMode;
+
+export const ISOLATION_REQUESTS: readonly IsolationRequest[] = ['auto', 'rootless', 'chroot', 'proot', 'none'];
+
+export interface IsolationChoice {
+  mode: IsolationMode;
+  /** One line for people: why this mode. */
+  reason: string;
+  /** What the mode cannot give here (no /proc, ...), each a short phrase. */
+  missing: string[];
+}
+
+/** Why rootless (user namespace + overlay, or plain mount namespace as root) cannot work, or undefined. */
+export function rootlessBlocker(caps: IsolationCapabilities): string | undefined {
+  if (caps.uid === 0 && !caps.inUserNamespace) return caps.mount ? undefined : 'mount namespaces are blocked (no CAP_SYS_ADMIN or a seccomp filter)';
+  if (!caps.userns) return 'user namespaces are disabled by sysctl';
+  if (!caps.unshareUser) return 'unshare(CLONE_NEWUSER) is refused (seccomp or AppArmor)';
+  if (!caps.overlayInUserns) return 'overlay mounts inside a user namespace are refused';
+  return undefined;
+}
+
+function chrootBlocker(caps: IsolationCapabilities): string | undefined {
+  if (caps.uid !== 0) return 'it needs root';
+  if (!caps.chroot) return 'CAP_SYS_CHROOT is missing';
+  if (!caps.mknod) return 'CAP_MKNOD is missing (whiteouts and device nodes)';
+  if (!caps.perl) return 'perl is not installed (the chroot launcher)';
+  return undefined;
+}
+
+function prootBlocker(caps: IsolationCapabilities): string | undefined {
+  if (!caps.proot) return 'proot is not installed or ptrace is blocked';
+  // Layers hold whiteouts (0/0 char devices) and container owners, which only root can write
+  // without a user namespace; see the README's isolation table.
+  if (caps.uid !== 0 || !caps.mknod) return 'copy snapshots need root with CAP_MKNOD outside a user namespace (not done yet for other users)';
+  return undefined;
+}
+
+function missingFor(mode: IsolationMode, caps: IsolationCapabilities): string[] {
+  if (mode === 'chroot') return caps.mount ? [] : ['/proc and /sys (no mount rights): commands that read them fail', 'network files /etc/hosts and /etc/resolv.conf are the image\'s'];
+  if (mode === 'proot') return ['chown to ids other than 0 is faked and lost (proot -0)'];
+  return [];
+}
+
+/**
+ * `auto` takes the best mode that works: rootless, else chroot, else proot. An explicit mode is
+ * taken as asked when it can work here, and refused with the reason when it cannot.
+ */
+export function chooseIsolation(request: IsolationRequest, caps: IsolationCapabilities): IsolationChoice {
+  const blockers: Record<IsolationMode, string | undefined> = {
+    rootless: rootlessBlocker(caps),
+    chroot: chrootBlocker(caps),
+    proot: prootBlocker(caps),
+    none: 'not implemented yet',
+  };
+  if (request === 'auto') {
+    if (blockers.rootless === undefined) return { mode: 'rootless', reason: 'auto: namespaces and overlay work here', missing: [] };
+    for (const mode of ['chroot', 'proot'] as const) {
+      if (blockers[mode] === undefined) {
+        return { mode, reason: `auto: rootless is impossible (${blockers.rootless})`, missing: missingFor(mode, caps) };
+      }
+    }
+    throw new TsbuildError('ISOLATION_UNAVAILABLE', `no isolation works here: rootless: ${blockers.rootless}; chroot: ${blockers.chroot}; proot: ${blockers.proot}`, {
+      hint: 'run tsbuild info to see what this environment allows; install proot, or run as root with CAP_SYS_CHROOT and CAP_MKNOD',
+    });
+  }
+  const blocker = blockers[request];
+  if (blocker !== undefined) {
+    throw new TsbuildError('ISOLATION_UNAVAILABLE', `--isolation ${request} cannot work here: ${blocker}`, { hint: 'use --isolation auto, or run tsbuild info to see what this environment allows' });
+  }
+  return { mode: request, reason: `asked for with --isolation ${request}`, missing: missingFor(request, caps) };
+}
+
+export function parseIsolationRequest(value: string, from: string): IsolationRequest {
+  if ((ISOLATION_REQUESTS as readonly string[]).includes(value)) return value as IsolationRequest;
+  throw new TsbuildError('USAGE', `${from}: unknown isolation ${JSON.stringify(value)}`, { hint: `use one of ${ISOLATION_REQUESTS.join(', ')}` });
+}

@@ -1,0 +1,205 @@
+/**
+ * RUN where namespaces and mounts are refused (an unprivileged container, a Kubernetes pod):
+ * the step's rootfs is a private copy of the layer chain (src/snapshot/copySnapshot.ts), the
+ * command runs chrooted into it (`chroot`, needs CAP_SYS_CHROOT) or under PRoot's ptrace-based
+ * path translation (`proot`), and what changed is written to the upper dir in overlay form, so
+ * everything after (stub cleanup, commit) is the same as for the overlay runtime.
+ */
+import { spawn } from 'node:child_process';
+import { lstat, mkdir, readFile, symlink } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join, posix } from 'node:path';
+import { parseIdFile } from '../build/steps/resolveOwner.js';
+import { TsbuildError } from '../errors.js';
+import type { XattrFlavor } from '../layer/layerTar.js';
+import { diffCopy, materializeLayers } from '../snapshot/copySnapshot.js';
+import { mknodChar } from '../util/fsx.js';
+import { resolveInRoot } from '../util/scopedPath.js';
+import type { RunOutput, RunResult, RunSpec, Runtime } from './runtime.js';
+
+export type CopyLauncher = 'chroot' | 'proot';
+
+export interface CopyRuntimeOptions {
+  launcher: CopyLauncher;
+  flavor: XattrFlavor;
+  killGraceMs?: number;
+}
+
+/** The sandbox's own mount points: never part of a layer (the overlay runtime mounts over them). */
+export const SANDBOX_DIRS: ReadonlySet<string> = new Set(['dev', 'proc', 'sys']);
+
+// chroot, chdir, drop to the step's user, exec: the few syscalls Node cannot make. perl-base is
+// part of every Debian system; it runs before the chroot, so the image needs nothing.
+const CHROOT_LAUNCHER = String.raw`
+use POSIX ();
+my ($root, $cwd, $uid, $gid, $groups, @argv) = @ARGV;
+chroot($root) or die "chroot $root: $!\n";
+chdir($cwd) or die "chdir $cwd: $!\n";
+$) = "$gid $groups";
+POSIX::setgid($gid) or die "setgid $gid: $!\n";
+POSIX::setuid($uid) or die "setuid $uid: $!\n";
+{ exec { $argv[0] } @argv; }
+my $err = $!;
+print STDERR "exec $argv[0]: $err\n";
+exit($!{ENOENT} ? 127 : 126);
+`;
+
+const DEV_NODES: ReadonlyArray<[string, number, number]> = [
+  ['null', 1, 3],
+  ['zero', 1, 5],
+  ['full', 1, 7],
+  ['random', 1, 8],
+  ['urandom', 1, 9],
+  ['tty', 5, 0],
+];
+
+interface StepUser {
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
+/** USER as the overlay runtime's helper resolves it: "", "uid[:gid]" or "name[:group]" against the rootfs. */
+async function resolveUser(root: string, user: string): Promise<StepUser> {
+  if (user === '') return { uid: 0, gid: 0, groups: [0] };
+  const read = async (file: string): Promise<ReturnType<typeof parseIdFile>> =>
+    parseIdFile(await readFile(await resolveInRoot(root, file), 'utf8').catch(() => ''));
+  const [passwd, group, groupText] = await Promise.all([
+    read('/etc/passwd'),
+    read('/etc/group'),
+    resolveInRoot(root, '/etc/group').then((p) => readFile(p, 'utf8')).catch(() => ''),
+  ]);
+  const [u = '', g] = user.split(':');
+  const entry = /^\d+$/.test(u) ? passwd.find((e) => e.id === Number(u)) : passwd.find((e) => e.name === u);
+  if (!/^\d+$/.test(u) && entry === undefined) {
+    throw new TsbuildError('RUN_FAILED', `unable to find user ${u}: no matching entries in passwd file`, { hint: "check the USER instruction against the image's /etc/passwd" });
+  }
+  const uid = /^\d+$/.test(u) ? Number(u) : entry!.id;
+  let gid = entry?.gid ?? 0;
+  if (g !== undefined && g !== '') {
+    const ge = /^\d+$/.test(g) ? { id: Number(g) } : group.find((e) => e.name === g);
+    if (ge === undefined) throw new TsbuildError('RUN_FAILED', `unable to find group ${g}: no matching entries in group file`, { hint: "check the USER instruction against the image's /etc/group" });
+    gid = ge.id;
+  }
+  // Supplementary groups: those listing the user by name (only without an explicit group, as Docker).
+  const groups = [gid];
+  if ((g === undefined || g === '') && entry !== undefined) {
+    for (const line of groupText.split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 4 && (f[3] ?? '').split(',').includes(entry.name) && /^\d+$/.test(f[2] ?? '')) groups.push(Number(f[2]));
+    }
+  }
+  return { uid, gid, groups };
+}
+
+/** A minimal /dev for the chroot: device nodes need CAP_MKNOD, which `chroot` mode requires. */
+async function prepareDev(root: string): Promise<void> {
+  const dev = join(root, 'dev');
+  await mkdir(dev, { recursive: true });
+  for (const [name, major, minor] of DEV_NODES) {
+    if (await lstat(join(dev, name)).then(() => true, () => false)) continue;
+    await mknodChar(join(dev, name), major, minor, 0o666);
+  }
+  for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']] as const) {
+    if (!(await lstat(join(dev, name)).then(() => true, () => false))) await symlink(target, join(dev, name));
+  }
+  await mkdir(join(dev, 'shm'), { recursive: true, mode: 0o1777 });
+}
+
+export class CopyRuntime implements Runtime {
+  readonly #opts: CopyRuntimeOptions;
+
+  constructor(opts: CopyRuntimeOptions) {
+    this.#opts = opts;
+  }
+
+  async run(spec: RunSpec, output: RunOutput, signal: AbortSignal): Promise<RunResult> {
+    if ((spec.mounts ?? []).length > 0) {
+      throw new TsbuildError('ISOLATION_UNAVAILABLE', `RUN --mount (and heredoc files) need --isolation rootless; this build uses ${this.#opts.launcher}`, {
+        hint: 'run where user namespaces are allowed, or write the files with COPY first',
+      });
+    }
+    signal.throwIfAborted();
+    const root = spec.mountpoint;
+    const baseline = await materializeLayers(spec.rootfs.lowerdirs, root, { flavor: this.#opts.flavor, signal });
+    const cwd = posix.resolve('/', spec.cwd || '/');
+    // Created as root when missing, like the overlay runtime does (Docker's WORKDIR).
+    await mkdir(await resolveInRoot(root, cwd), { recursive: true });
+    const user = await resolveUser(root, spec.user);
+    if (this.#opts.launcher === 'chroot') await prepareDev(root);
+    const [cmd, args] =
+      this.#opts.launcher === 'chroot'
+        ? ['perl', ['-e', CHROOT_LAUNCHER, root, cwd, String(user.uid), String(user.gid), user.groups.join(' '), ...spec.argv]]
+        : ['proot', [user.uid === 0 ? '-0' : `-i`, ...(user.uid === 0 ? [] : [`${user.uid}:${user.gid}`]), '-r', root, '-b', '/dev', '-b', '/proc', '-b', '/sys', '-w', cwd, ...spec.argv]];
+    const result = await this.#spawn(cmd, args, spec.env, output, signal);
+    await diffCopy(root, baseline, spec.rootfs.upperdir, { flavor: this.#opts.flavor, exclude: SANDBOX_DIRS, signal });
+    return result;
+  }
+
+  #spawn(cmd: string, args: string[], env: string[], output: RunOutput, signal: AbortSignal): Promise<RunResult> {
+    const envObj: Record<string, string> = {};
+    for (const e of env) {
+      const eq = e.indexOf('=');
+      if (eq > 0) envObj[e.slice(0, eq)] = e.slice(eq + 1);
+    }
+    // proot itself is found through the host's PATH, the command through the step's.
+    const hostEnv = this.#opts.launcher === 'proot' ? { PROOT_TMP_DIR: process.env['TMPDIR'] ?? '/tmp' } : {};
+    return new Promise<RunResult>((resolve, reject) => {
+      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...envObj, ...hostEnv }, detached: true });
+      let aborted = false;
+      let killTimer: NodeJS.Timeout | undefined;
+      const killGroup = (sig: NodeJS.Signals): void => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, sig);
+        } catch {
+          // already gone
+        }
+      };
+      const onAbort = (): void => {
+        aborted = true;
+        killGroup('SIGTERM');
+        killTimer = setTimeout(() => killGroup('SIGKILL'), this.#opts.killGraceMs ?? 2000);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      child.stdout?.on('data', (chunk: Buffer) => output.onStdout(chunk));
+      child.stderr?.on('data', (chunk: Buffer) => output.onStderr(chunk));
+      child.on('error', (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(new TsbuildError('ISOLATION_SETUP', `starting ${cmd} for the RUN step: ${err.message}`, { hint: `install ${cmd === 'perl' ? 'perl-base' : 'proot'}`, cause: err }));
+      });
+      child.on('close', (code, sig) => {
+        signal.removeEventListener('abort', onAbort);
+        if (killTimer) clearTimeout(killTimer);
+        if (aborted) return reject(new TsbuildError('ABORTED', 'running the RUN step: aborted', { cause: signal.reason }));
+        if (sig !== null) return resolve({ exitCode: 128 + (constants.signals[sig] ?? 0), signal: sig });
+        resolve({ exitCode: code ?? 125 });
+      });
+    });
+  }
+}
+
+/**
+ * The overlay mounter's contract over copies: `mountOverlay` materializes the lower chain at the
+ * target, `unmount` writes what changed into the upper dir. COPY, ADD and WORKDIR then write
+ * into the copy directly (they resolve every path inside the root).
+ */
+export class CopyMounter {
+  readonly #flavor: XattrFlavor;
+  // Per build, not per module: which targets are "mounted" and where their changes go.
+  readonly #active = new Map<string, { baseline: Awaited<ReturnType<typeof materializeLayers>>; upperdir?: string }>();
+
+  constructor(flavor: XattrFlavor) {
+    this.#flavor = flavor;
+  }
+
+  async mountOverlay(opts: { lowerdirs: string[]; upperdir?: string; readonly?: boolean }, target: string): Promise<void> {
+    const baseline = await materializeLayers(opts.lowerdirs, target, { flavor: this.#flavor });
+    this.#active.set(target, { baseline, ...(opts.upperdir !== undefined && !opts.readonly ? { upperdir: opts.upperdir } : {}) });
+  }
+
+  async unmount(target: string): Promise<void> {
+    const entry = this.#active.get(target);
+    this.#active.delete(target);
+    if (entry?.upperdir !== undefined) await diffCopy(target, entry.baseline, entry.upperdir, { flavor: this.#flavor });
+  }
+}

@@ -1,0 +1,36 @@
+/** The effectful edge of chooseIsolation: probe once, choose, and carry the choice across the namespace re-exec. */
+import { chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
+import { inNamespace } from './enterNamespace.js';
+import { probeCapabilities } from './probe.js';
+
+/** Set by the parent for the re-executed build: the reason line of the rootless choice. */
+const REASON_ENV = 'TSBUILD_ISOLATION_REASON';
+
+/** `--isolation`, else TSBUILD_ISOLATION (oclif reads it into the flag), else the config file, else auto. */
+export function isolationRequest(flag: string | undefined, config: string | undefined): IsolationRequest {
+  if (flag !== undefined) return parseIsolationRequest(flag, '--isolation');
+  if (config !== undefined) return parseIsolationRequest(config === 'root' ? 'rootless' : config, 'config key isolation');
+  return 'auto';
+}
+
+/**
+ * Which isolation this build gets. Inside the namespace re-exec the answer is rootless (that is
+ * why the process is there), with the reason the parent found; elsewhere the environment is probed.
+ */
+export async function pickIsolation(request: IsolationRequest, env: NodeJS.ProcessEnv = process.env): Promise<IsolationChoice> {
+  if (inNamespace(env)) return { mode: 'rootless', reason: env[REASON_ENV] ?? 'inside the build namespace', missing: [] };
+  // Asked for by name: no probe, it fails as it always did where it cannot work.
+  if (request === 'rootless') return { mode: 'rootless', reason: 'asked for with --isolation rootless', missing: [] };
+  return chooseIsolation(request, await probeCapabilities({ env }));
+}
+
+/** The environment for the rootless re-exec, so the build inside can say why it runs there. */
+export function reexecEnv(choice: IsolationChoice, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, [REASON_ENV]: choice.reason };
+}
+
+/** The one info line every build prints about its isolation. */
+export function isolationLine(choice: IsolationChoice): string {
+  const missing = choice.missing.length > 0 ? `; not available: ${choice.missing.join('; ')}` : '';
+  return `isolation: ${choice.mode} (${choice.reason})${missing}`;
+}

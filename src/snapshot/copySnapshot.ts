@@ -1,0 +1,218 @@
+/**
+ * Snapshots without overlayfs, for isolation modes that cannot mount (chroot, proot): the merged
+ * view of a layer chain is materialized as a private copy (reflinks where the filesystem has
+ * them, never a hardlink into a layer), and after the step the copy is compared with what was
+ * materialized to write an upper dir in overlay form, so layerTar archives it to the very bytes
+ * the overlay snapshot would have given.
+ */
+import type { BigIntStats } from 'node:fs';
+import { constants } from 'node:fs';
+import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rename, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { XattrFlavor } from '../layer/layerTar.js';
+import { lgetxattrs, lsetxattr, mknodChar, mknodRaw } from '../util/fsx.js';
+
+const S_IFMT = 0o170000n;
+const S_IFDIR = 0o040000n;
+const S_IFREG = 0o100000n;
+const S_IFLNK = 0o120000n;
+const S_IFCHR = 0o020000n;
+const S_IFSOCK = 0o140000n;
+
+/** What the copy looked like right after materializing: (ino, ctime) says "untouched" for sure. */
+export interface CopyBaseline {
+  entries: Map<string, { ino: bigint; birthtimeNs: bigint; ctimeNs: bigint; dir: boolean }>;
+  /** Children names of every directory, for finding deletions. */
+  children: Map<string, string[]>;
+}
+
+function kind(st: BigIntStats): bigint {
+  return st.mode & S_IFMT;
+}
+
+function isWhiteout(st: BigIntStats): boolean {
+  return kind(st) === S_IFCHR && st.rdev === 0n;
+}
+
+function isOverlayXattr(name: string): boolean {
+  return name.startsWith('user.overlay.') || name.startsWith('trusted.overlay.');
+}
+
+async function isOpaque(abs: string, flavor: XattrFlavor): Promise<boolean> {
+  const xattrs = await lgetxattrs(abs);
+  return xattrs.some(([k, v]) => k === `${flavor}.overlay.opaque` && v.toString() === 'y');
+}
+
+async function lstatOrUndefined(abs: string): Promise<BigIntStats | undefined> {
+  try {
+    return await lstat(abs, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+/** Owner, mode, xattrs (overlay bookkeeping dropped) and times of `st` onto `dst`. */
+async function copyMeta(dst: string, st: BigIntStats, xattrs: Array<[string, Buffer]>): Promise<void> {
+  const k = kind(st);
+  await lchown(dst, Number(st.uid), Number(st.gid));
+  // chown clears setuid/setgid, so the mode comes after it; symlinks have no mode of their own.
+  if (k !== S_IFLNK) await chmod(dst, Number(st.mode & 0o7777n));
+  for (const [name, value] of xattrs) {
+    if (!isOverlayXattr(name)) await lsetxattr(dst, name, value);
+  }
+  await lutimes(dst, nsToSeconds(st.atimeNs), nsToSeconds(st.mtimeNs));
+}
+
+function nsToSeconds(ns: bigint): number {
+  return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
+}
+
+/**
+ * Copies the merged view of `lowerdirs` (top first, overlay form: 0/0 char devices are
+ * whiteouts, `<flavor>.overlay.opaque` hides what is below a directory) into the empty
+ * directory `target`, and returns the baseline to diff against after the step.
+ */
+export async function materializeLayers(lowerdirs: readonly string[], target: string, opts: { flavor: XattrFlavor; signal?: AbortSignal }): Promise<CopyBaseline> {
+  // Hardlinks inside the chain stay hardlinks inside the copy (never links into a layer dir).
+  const linked = new Map<string, string>();
+
+  async function copyDir(rel: string, dirLayers: readonly string[]): Promise<void> {
+    opts.signal?.throwIfAborted();
+    const first = new Map<string, { layer: number; st: BigIntStats }>();
+    for (let i = 0; i < dirLayers.length; i++) {
+      for (const name of await readdir(join(dirLayers[i]!, rel))) {
+        if (first.has(name)) continue;
+        const st = await lstat(join(dirLayers[i]!, rel, name), { bigint: true });
+        first.set(name, { layer: i, st });
+      }
+    }
+    for (const [name, { layer, st }] of first) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const src = join(dirLayers[layer]!, childRel);
+      const dst = join(target, childRel);
+      const k = kind(st);
+      if (isWhiteout(st) || k === S_IFSOCK) continue;
+      const xattrs = await lgetxattrs(src);
+      if (k === S_IFDIR) {
+        // The directory's own layer and, unless it is opaque, the directories of the same path below it.
+        const chain = [dirLayers[layer]!];
+        if (!(await isOpaque(src, opts.flavor))) {
+          for (let j = layer + 1; j < dirLayers.length; j++) {
+            const below = await lstatOrUndefined(join(dirLayers[j]!, childRel));
+            if (below === undefined) continue;
+            if (kind(below) !== S_IFDIR) break;
+            chain.push(dirLayers[j]!);
+            if (await isOpaque(join(dirLayers[j]!, childRel), opts.flavor)) break;
+          }
+        }
+        await mkdir(dst, { mode: 0o700 });
+        await copyDir(childRel, chain);
+        // After the children, whose creation moved the directory's mtime.
+        await copyMeta(dst, st, xattrs);
+        continue;
+      }
+      if (k === S_IFREG && st.nlink > 1n) {
+        const key = `${st.dev}:${st.ino}`;
+        const seen = linked.get(key);
+        if (seen !== undefined) {
+          await link(seen, dst);
+          continue;
+        }
+        linked.set(key, dst);
+      }
+      if (k === S_IFREG) await copyFile(src, dst, constants.COPYFILE_FICLONE);
+      else if (k === S_IFLNK) await symlink(await readlink(src), dst);
+      else await mknodRaw(dst, Number(st.mode), Number((st.rdev >> 8n) & 0xfffn), Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & ~0xffn)));
+      await copyMeta(dst, st, xattrs);
+    }
+  }
+
+  if (lowerdirs.length > 0) await copyDir('', lowerdirs);
+  return takeBaseline(target);
+}
+
+async function takeBaseline(root: string): Promise<CopyBaseline> {
+  const baseline: CopyBaseline = { entries: new Map(), children: new Map() };
+  async function walk(rel: string): Promise<void> {
+    const names = await readdir(join(root, rel));
+    baseline.children.set(rel, names);
+    for (const name of names) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const st = await lstat(join(root, childRel), { bigint: true });
+      const dir = kind(st) === S_IFDIR;
+      baseline.entries.set(childRel, { ino: st.ino, birthtimeNs: st.birthtimeNs, ctimeNs: st.ctimeNs, dir });
+      if (dir) await walk(childRel);
+    }
+  }
+  await walk('');
+  return baseline;
+}
+
+export interface DiffOptions {
+  flavor: XattrFlavor;
+  /** Top-level names left out entirely (the sandbox's own /dev, /proc, /sys). */
+  exclude?: ReadonlySet<string>;
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes what changed in `root` since `baseline` into the empty `upperdir`, in overlay form:
+ * new and changed entries (moved out of `root`, which is consumed), unchanged parents of changed
+ * entries recreated with their metadata, deletions as 0/0 char devices, a directory that
+ * replaced another one marked opaque. An entry whose inode and ctime are both unchanged is
+ * untouched (every write, chmod, chown, xattr or rename moves ctime; the birth time tells a
+ * reused inode number apart), so only changed
+ * subtrees are looked at closely, as overlayfs' copy-up would have recorded them.
+ */
+export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: string, opts: DiffOptions): Promise<void> {
+  /** Returns true when anything under `rel` went into the upper dir. */
+  async function diffDir(rel: string): Promise<boolean> {
+    opts.signal?.throwIfAborted();
+    let changed = false;
+    const names = await readdir(join(root, rel));
+    const present = new Set(names);
+    const upperHere = join(upperdir, rel);
+    const ensureUpper = async (): Promise<void> => {
+      if (!changed) await mkdir(upperHere, { recursive: true, mode: 0o700 });
+      changed = true;
+    };
+    for (const name of names.sort()) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      if (rel === '' && opts.exclude?.has(name)) continue;
+      const abs = join(root, childRel);
+      const st = await lstat(abs, { bigint: true });
+      const base = baseline.entries.get(childRel);
+      const isDir = kind(st) === S_IFDIR;
+      // Inode numbers are reused at once (rm -rf d && mkdir d can give d its old number back);
+      // the birth time tells the new inode from the old one.
+      if (base !== undefined && base.ino === st.ino && base.birthtimeNs === st.birthtimeNs && base.dir === isDir) {
+        if (isDir) {
+          const below = await diffDir(childRel);
+          if (below || base.ctimeNs !== st.ctimeNs) {
+            await ensureUpper();
+            const dst = join(upperdir, childRel);
+            if (!below) await mkdir(dst, { mode: 0o700 });
+            await copyMeta(dst, st, await lgetxattrs(abs));
+          }
+        } else if (base.ctimeNs !== st.ctimeNs) {
+          await ensureUpper();
+          await rename(abs, join(upperdir, childRel));
+        }
+        continue;
+      }
+      // New, or replaced by another inode: the whole entry is the step's.
+      await ensureUpper();
+      const dst = join(upperdir, childRel);
+      await rename(abs, dst);
+      if (isDir && base !== undefined) await lsetxattr(dst, `${opts.flavor}.overlay.opaque`, Buffer.from('y'));
+    }
+    for (const name of baseline.children.get(rel) ?? []) {
+      if (present.has(name) || (rel === '' && opts.exclude?.has(name))) continue;
+      await ensureUpper();
+      await mknodChar(join(upperdir, rel === '' ? name : `${rel}/${name}`), 0, 0, 0);
+    }
+    return changed;
+  }
+  await diffDir('');
+}

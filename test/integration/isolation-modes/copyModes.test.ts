@@ -1,0 +1,130 @@
+/**
+ * The isolation modes without overlay (chroot, proot) against the spine's rootless default: the
+ * same Dockerfile with SOURCE_DATE_EPOCH must give the same image, digest for digest, because
+ * the copy snapshot's tree diff writes the same overlay-form layer the overlay upper dir holds.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execChecked } from '../../helpers/exec.js';
+import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import { runOciImage } from '../../helpers/runImage.js';
+import { makeTempDir } from '../../helpers/tmp.js';
+import { runTsbuild } from '../../helpers/tsbuild.js';
+
+// The multi-stage Dockerfile of test/integration/build/spine.test.ts.
+const SPINE = `# a multi-stage build
+ARG BASE
+FROM \${BASE} AS build
+WORKDIR /src
+COPY hello.txt .
+RUN mkdir -p /data/old && echo a > /data/old/a && echo b > /data/b \\
+ && echo "built from $(cat hello.txt)" > out.txt
+
+FROM \${BASE} AS unused
+RUN echo "this stage must not run" && exit 1
+
+FROM \${BASE} AS assets
+RUN mkdir -p /assets/sub && echo asset > /assets/sub/one && ln -s one /assets/sub/link
+
+FROM build
+RUN rm -rf /usr/bin /etc/hostname /src/hello.txt /data \\
+ && mkdir -p /data && echo fresh > /data/new \\
+ && echo mine > /etc/owned && chown 1000:1000 /etc/owned
+COPY --from=assets /assets/sub /app/assets/
+COPY --from=0 /src/out.txt /app/out.txt
+COPY hello.txt /app/
+COPY --chown=1000:1000 --chmod=0640 hello.txt /app/private.txt
+ENV GREETING=hi NAME=world
+WORKDIR /app
+USER 1000:1000
+EXPOSE 8080
+LABEL org.example.kind=spine
+CMD ["sh", "-c", "echo $GREETING $NAME; cat /app/out.txt; pwd; id -u"]
+`;
+
+// proot -0 fakes root only for the command's lifetime: chown to other ids is lost, so no chown here.
+const NO_CHOWN = `ARG BASE
+FROM \${BASE}
+WORKDIR /work
+COPY hello.txt .
+RUN mkdir -p /data/x && echo one > /data/x/f && ln -s f /data/x/l && rm -rf /etc/hostname /usr/bin \\
+ && echo "$(cat hello.txt) from $(pwd)" > /data/out && chmod 0600 /data/out
+RUN rm -rf /data/x && mkdir /data/x && echo two > /data/x/g && mv /data/out /data/moved
+CMD ["cat", "/data/moved"]
+`;
+
+async function makeContext(dockerfile: string): Promise<string> {
+  const dir = await makeTempDir('tsbuild-iso-ctx');
+  await writeFile(join(dir, 'Dockerfile'), dockerfile);
+  await writeFile(join(dir, 'hello.txt'), 'hello context\n');
+  return dir;
+}
+
+/** Every layer's entries as tar lists them: on a mismatch, the diff names the entry. */
+async function listing(layout: string): Promise<string> {
+  const idx = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const m = JSON.parse(await readFile(join(layout, 'blobs/sha256', idx.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string }> };
+  let out = '';
+  for (const l of m.layers) out += `== ${l.digest}\n` + (await execChecked('tar', ['tzvvf', join(layout, 'blobs/sha256', l.digest.slice(7)), '--full-time', '--numeric-owner'])).stdout;
+  return out;
+}
+
+async function manifestDigest(layout: string): Promise<string> {
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  return index.manifests[0]!.digest;
+}
+
+describe('isolation modes without overlay', () => {
+  let registry: TestRegistry;
+  let base: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    base = await seedBusybox(registry.host);
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  async function build(ctx: string, isolation: string | undefined): Promise<{ layout: string; stderr: string }> {
+    const store = await makeTempDir('tsbuild-iso-store');
+    const layout = join(await makeTempDir('tsbuild-iso-out'), 'layout');
+    const res = await runTsbuild(
+      ['build', '--progress', 'plain', '--root', store, '-t', 'app:1', '--build-arg', `BASE=${base}`, '-o', `type=oci,dest=${layout},tar=false`, ...(isolation ? ['--isolation', isolation] : []), ctx],
+      { env: { SOURCE_DATE_EPOCH: '1700000000' } },
+    );
+    expect(res.code, res.stderr).toBe(0);
+    return { layout, stderr: res.stderr };
+  }
+
+  it('chroot builds the spine Dockerfile to the same digest as rootless, and says which isolation it used', async () => {
+    const ctx = await makeContext(SPINE);
+    const rootless = await build(ctx, undefined);
+    expect(rootless.stderr).toContain('isolation: rootless (auto: namespaces and overlay work here)');
+    const chroot = await build(ctx, 'chroot');
+    expect(chroot.stderr).toContain('isolation: chroot (asked for with --isolation chroot)');
+    expect(await listing(chroot.layout)).toBe(await listing(rootless.layout));
+    expect(await manifestDigest(chroot.layout)).toBe(await manifestDigest(rootless.layout));
+    const run = await runOciImage(chroot.layout, '1');
+    expect(run.stdout).toBe('hi world\nbuilt from hello context\n/app\n1000\n');
+  });
+
+  it('proot builds a Dockerfile without chown to the same digest as rootless', async () => {
+    const ctx = await makeContext(NO_CHOWN);
+    const rootless = await build(ctx, 'rootless');
+    const proot = await build(ctx, 'proot');
+    expect(proot.stderr).toContain('isolation: proot');
+    expect(await listing(proot.layout)).toBe(await listing(rootless.layout));
+    expect(await manifestDigest(proot.layout)).toBe(await manifestDigest(rootless.layout));
+    const run = await runOciImage(proot.layout, '1');
+    expect(run.stdout).toBe('hello context from /work\n');
+  });
+
+  it('refuses a mode that cannot work with the reason', async () => {
+    const ctx = await makeContext(NO_CHOWN);
+    const res = await runTsbuild(['build', '--isolation', 'none', '--build-arg', `BASE=${base}`, ctx]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('--isolation none cannot work here: not implemented yet');
+  });
+});
