@@ -9,39 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
 import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { runOciImage } from '../../helpers/runImage.js';
+import { SPINE_DOCKERFILE as SPINE } from './spineDockerfile.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 
-// The multi-stage Dockerfile of test/integration/build/spine.test.ts.
-const SPINE = `# a multi-stage build
-ARG BASE
-FROM \${BASE} AS build
-WORKDIR /src
-COPY hello.txt .
-RUN mkdir -p /data/old && echo a > /data/old/a && echo b > /data/b \\
- && echo "built from $(cat hello.txt)" > out.txt
-
-FROM \${BASE} AS unused
-RUN echo "this stage must not run" && exit 1
-
-FROM \${BASE} AS assets
-RUN mkdir -p /assets/sub && echo asset > /assets/sub/one && ln -s one /assets/sub/link
-
-FROM build
-RUN rm -rf /usr/bin /etc/hostname /src/hello.txt /data \\
- && mkdir -p /data && echo fresh > /data/new \\
- && echo mine > /etc/owned && chown 1000:1000 /etc/owned
-COPY --from=assets /assets/sub /app/assets/
-COPY --from=0 /src/out.txt /app/out.txt
-COPY hello.txt /app/
-COPY --chown=1000:1000 --chmod=0640 hello.txt /app/private.txt
-ENV GREETING=hi NAME=world
-WORKDIR /app
-USER 1000:1000
-EXPOSE 8080
-LABEL org.example.kind=spine
-CMD ["sh", "-c", "echo $GREETING $NAME; cat /app/out.txt; pwd; id -u"]
-`;
 
 // proot -0 fakes root only for the command's lifetime: chown to other ids is lost, so no chown here.
 const NO_CHOWN = `ARG BASE

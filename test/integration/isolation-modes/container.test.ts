@@ -1,0 +1,66 @@
+/**
+ * Issue 7's "Done when": tsbuild inside an unprivileged container (runc, Docker's default
+ * capabilities and seccomp profile, no CAP_SYS_ADMIN) builds the spine's multi-stage Dockerfile
+ * with --isolation auto, and the image equals, digest for digest with SOURCE_DATE_EPOCH, the one
+ * built rootless on the host.
+ */
+import { chmod, cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import { makeTempDir } from '../../helpers/tmp.js';
+import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
+import { SPINE_DOCKERFILE } from './spineDockerfile.js';
+import { runInUnprivilegedContainer } from './unprivilegedContainer.js';
+
+async function manifestDigest(layout: string): Promise<string> {
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  return index.manifests[0]!.digest;
+}
+
+describe('tsbuild in an unprivileged container', () => {
+  let registry: TestRegistry;
+  let base: string;
+  let hostDigest: string;
+  let ctx: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    base = await seedBusybox(registry.host);
+    ctx = await makeTempDir('tsbuild-ctr-ctx');
+    await writeFile(join(ctx, 'Dockerfile'), SPINE_DOCKERFILE);
+    await writeFile(join(ctx, 'hello.txt'), 'hello context\n');
+    const layout = join(await makeTempDir('tsbuild-ctr-host'), 'layout');
+    const res = await runTsbuild(['build', '-q', '--root', await makeTempDir('tsbuild-ctr-hoststore'), '--isolation', 'rootless', '-t', 'app:1', '--build-arg', `BASE=${base}`, '-o', `type=oci,dest=${layout},tar=false`, ctx], {
+      env: { SOURCE_DATE_EPOCH: '1700000000' },
+    });
+    expect(res.code, res.stderr).toBe(0);
+    hostDigest = await manifestDigest(layout);
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it('as root: info shows namespaces blocked, auto picks chroot, and the image digest equals the host rootless build', async () => {
+    const tmp = await makeTempDir('tsbuild-ctr-tmp');
+    await chmod(tmp, 0o1777);
+    const node = process.execPath;
+    const binds = [repoRoot()];
+    // The context inside the container's /tmp (a host dir under /tmp would be hidden by it).
+    await cp(ctx, join(tmp, 'ctx'), { recursive: true });
+    const info = await runInUnprivilegedContainer({ args: [node, join(repoRoot(), 'bin/run.js'), 'info'], readonlyBinds: binds, tmpDir: tmp });
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toContain('allows:     user namespaces no, overlay in a user namespace no, newuidmap yes, mount no, chroot yes, mknod yes');
+    expect(info.stdout).toContain('auto picks: chroot (auto: rootless is impossible (mount namespaces are blocked');
+
+    const res = await runInUnprivilegedContainer({
+      args: [node, join(repoRoot(), 'bin/run.js'), 'build', '--progress', 'plain', '--root', '/tmp/store', '-t', 'app:1', '--build-arg', `BASE=${base}`, '-o', 'type=oci,dest=/tmp/layout,tar=false', '/tmp/ctx'],
+      env: ['SOURCE_DATE_EPOCH=1700000000'],
+      readonlyBinds: binds,
+      tmpDir: tmp,
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('isolation: chroot (auto: rootless is impossible');
+    expect(await manifestDigest(join(tmp, 'layout'))).toBe(hostDigest);
+  });
+});
