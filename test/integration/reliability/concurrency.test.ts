@@ -1,6 +1,6 @@
 /**
- * Several builds at once on one store, sharing a base image, while `tsbuild fsck --repair` runs
- * in a loop beside them: all succeed, each image has the digest it has when built alone, and the
+ * Several builds at once on one store, sharing a base image, while `tsbuild fsck --repair` and
+ * `tsbuild cache prune` run in loops beside them: all succeed, each image has the digest it has when built alone, and the
  * store is consistent afterwards (file locks on the tag file, atomic renames for blobs and layers).
  */
 import { writeFile } from 'node:fs/promises';
@@ -39,7 +39,7 @@ describe('concurrent builds on one store', () => {
     'build', '--root', root, '-q', '-t', `conc:${n}`, '-f', join(ctx, `D${n}`), '--source-date-epoch', EPOCH, '--build-arg', `BASE=${base}`, ctx,
   ];
 
-  it('3 builds and a fsck --repair loop at once: all succeed, same digests as alone, nothing lost', async () => {
+  it('3 builds, a fsck --repair loop and a cache prune loop at once: all succeed, same digests as alone, nothing lost', async () => {
     const alone: string[] = [];
     for (const n of [1, 2, 3]) {
       const r = await runTsbuild(args(await makeTempDir(`tsbuild-conc-alone${n}`), n));
@@ -58,10 +58,22 @@ describe('concurrent builds on one store', () => {
         fscks++;
       }
     })();
+    // Prune takes the cache's GC lock and waits for the builds' leases; builds starting while it
+    // holds the lock wait for it. Either way no build loses a layer or a cache entry it uses.
+    let prunes = 0;
+    const pruneLoop = (async () => {
+      while (running) {
+        const r = await runTsbuild(['cache', 'prune', '--root', root]);
+        expect(r.stderr, 'prune during builds').toBe('');
+        expect(r.code).toBe(0);
+        prunes++;
+      }
+    })();
     const results = await Promise.all(builds.map((b) => b.done));
     running = false;
-    await repairLoop;
+    await Promise.all([repairLoop, pruneLoop]);
     expect(fscks).toBeGreaterThan(0);
+    expect(prunes).toBeGreaterThan(0);
     for (const r of results) {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -75,5 +87,11 @@ describe('concurrent builds on one store', () => {
     expect(check.stdout).toMatch(/\nconsistent\n$/);
     expect(check.code).toBe(0);
     expect(await mountsUnder(root)).toEqual([]);
+
+    // After a last prune has emptied the cache, the images still rebuild to the same digests.
+    expect((await runTsbuild(['cache', 'prune', '--root', root])).code).toBe(0);
+    const again = await Promise.all([1, 2, 3].map((n) => runTsbuild(args(root, n))));
+    expect(again.map((r) => r.stderr)).toEqual(['', '', '']);
+    expect(again.map((r) => r.stdout.trim())).toEqual(alone);
   });
 });

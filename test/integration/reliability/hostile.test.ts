@@ -216,24 +216,33 @@ describe('hostile inputs', () => {
     expect(await readFile(join(rootfs, 'unpacked', 'tmp', `tsbuild-add-abs-${process.pid}`), 'utf8')).toBe('inside');
   });
 
-  // 10 MB of comments and one 1 MB instruction: parsed and built in bounded time. (Tens of
-  // thousands of *instructions* are not bounded yet: see the README's reliability section.)
-  it('handles a 10 MB Dockerfile in bounded time with one clear outcome', async () => {
+  // 10 MB of many real instructions: 2,000 LABELs of 2 KB (each a step, a cache entry and a
+  // history entry: 4 MB of labels in the config, as much again in its history), a 1 MB one,
+  // and comments. Built in bounded time; a rebuild is all cache hits and gives the same image.
+  // (A config over 16 MB is refused when read back, so the labels are kept under that.)
+  it('builds a 10 MB Dockerfile of 2,000 instructions in bounded time, and rebuilds it from the cache', async () => {
     const dir = await makeTempDir('tsbuild-hostile-bigdf');
-    const comment = `# ${'c'.repeat(1000)}\n`;
-    const text = `FROM scratch\n${comment.repeat(9600)}LABEL big="${'v'.repeat(1024 * 1024)}"\nLABEL after=1\n`;
+    const labels = Array.from({ length: 2000 }, (_, i) => `LABEL l${i}="${String(i % 10).repeat(2048)}"\n`).join('');
+    const text = `FROM scratch\n${`# ${'c'.repeat(1000)}\n`.repeat(5600)}${labels}LABEL big="${'v'.repeat(1024 * 1024)}"\nLABEL after=1\n`;
     expect(text.length).toBeGreaterThan(10 * 1024 * 1024);
     await writeFile(join(dir, 'Dockerfile'), text);
+    const out = join(dir, 'out');
     const t0 = Date.now();
-    const r = await runTsbuild(['build', '--root', store, '-q', dir]);
-    expect((Date.now() - t0) / 1000).toBeLessThan(60);
-    // Success, or one "error:" line with a hint; never an internal error or a stack trace.
-    if (r.code !== 0) {
-      expect(r.stderr).toMatch(/^error: /);
-      expect(r.stderr).not.toContain('internal error');
-      expect(r.stderr.split('\n').length).toBeLessThan(6);
-    } else expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
-  }, 120_000);
+    const r = await runTsbuild(['build', '--root', store, '-q', '-t', 'bigdf:1', '-o', `type=oci,dest=${out},tar=false`, dir]);
+    expect((Date.now() - t0) / 1000).toBeLessThan(120);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const manifest = JSON.parse(await readFile(join(out, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { config: { digest: string } };
+    const config = JSON.parse(await readFile(join(out, 'blobs', 'sha256', manifest.config.digest.slice(7)), 'utf8')) as { config: { Labels: Record<string, string> }; history: unknown[] };
+    expect(Object.keys(config.config.Labels)).toHaveLength(2002);
+    expect(config.config.Labels.l1999).toBe('9'.repeat(2048));
+    expect(config.history).toHaveLength(2002);
+    const again = await runTsbuild(['build', '--root', store, '-q', dir]);
+    expect(again.stderr).toBe('');
+    expect(again.stdout).toBe(r.stdout);
+  }, 300_000);
 
 
   it('handles a 100,000-line .dockerignore in bounded time and honours it', async () => {
