@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { parseAnnotationFlags } from '../build/buildAnnotations.js';
 import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
@@ -20,6 +20,7 @@ import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlag
 import { BuildReporter } from './buildReporter.js';
 import { RUN_SANDBOX_FLAGS, openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
 import { readDockerfile } from '../context/readDockerfile.js';
+import { openBuildContext } from '../context/openBuildContext.js';
 import { runCheck } from './lintCommand.js';
 import { OUTPUT_FLAGS, writeBuildOutputs } from './buildOutputs.js';
 import { parseOutputSpec } from './outputSpec.js';
@@ -38,7 +39,7 @@ export class BuildCommand extends Command {
   ];
 
   static override args = {
-    context: Args.string({ description: 'build context directory', default: '.' }),
+    context: Args.string({ description: 'build context: a directory, a tar or tar.gz file, - (a tar on stdin), an http(s) tarball URL, or a git URL (https://host/repo.git#ref:subdir)', default: '.' }),
   };
 
   static override flags = withHelpGroups({
@@ -86,7 +87,11 @@ export class BuildCommand extends Command {
       process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], reexecEnv(isolation));
       return;
     }
-    const contextDir = resolve(flags.context ?? args.context);
+    const contextSpec = flags.context ?? args.context;
+    if (contextSpec === '-' && flags.file === '-') throw new TsbuildError('USAGE', 'the context and the Dockerfile cannot both come from stdin', { hint: 'pass the Dockerfile inside the context tar, or -f PATH' });
+    // A tar, a URL or a git remote is unpacked into a temp dir, removed in the finally below.
+    const buildContext = await openBuildContext(contextSpec, { stdin: process.stdin, signal: new AbortController().signal });
+    const contextDir = buildContext.dir;
     // `-f -` reads stdin, which the namespace re-exec above passes through.
     const dockerfile = await readDockerfile(flags.file, contextDir, process.stdin);
     const outputs = flags.output.map(parseOutputSpec);
@@ -172,6 +177,7 @@ export class BuildCommand extends Command {
       await sandbox?.close();
       reporter.close();
       await registry.close();
+      await buildContext.close();
     }
   }
 }
