@@ -63,4 +63,23 @@ describe('tsbuild in an unprivileged container', () => {
     expect(res.stderr).toContain('isolation: chroot (auto: rootless is impossible');
     expect(await manifestDigest(join(tmp, 'layout'))).toBe(hostDigest);
   });
+
+  it('as a non-root user: info shows what is missing and a build refuses with every reason (proot for non-root is not done yet)', async () => {
+    const tmp = await makeTempDir('tsbuild-ctr-tmp');
+    await chmod(tmp, 0o1777);
+    await cp(ctx, join(tmp, 'ctx'), { recursive: true });
+    const node = process.execPath;
+    const user = { uid: 1000, gid: 1000 };
+    const info = await runInUnprivilegedContainer({ args: [node, join(repoRoot(), 'bin/run.js'), 'info'], user, readonlyBinds: [repoRoot()], tmpDir: tmp });
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toMatch(/^allows: +user namespaces no, overlay in a user namespace no, newuidmap yes, mount no, chroot no, mknod no, ptrace\/proot yes$/m);
+    const res = await runInUnprivilegedContainer({
+      args: [node, join(repoRoot(), 'bin/run.js'), 'build', '--root', '/tmp/store', '--build-arg', `BASE=${base}`, '/tmp/ctx'],
+      user,
+      readonlyBinds: [repoRoot()],
+      tmpDir: tmp,
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('error: no isolation works here: rootless: unshare(CLONE_NEWUSER) is refused (seccomp or AppArmor); chroot: it needs root; proot: copy snapshots need root');
+  });
 });
