@@ -203,6 +203,8 @@ async function copyTree(
   // with a bounded number in flight, so a 20,000-file tree never opens 20,000 files at once.
   const names = (await readdir(srcDir)).sort();
   const subdirs: Array<[string, string]> = [];
+  // Resolved once per directory, not once per file (resolveInRoot lstats every component).
+  const destDirHost = await resolveInRoot(destRoot, posix.join('/', destRel));
   await Promise.all(
     names.map((name) =>
       limit(async () => {
@@ -220,7 +222,7 @@ async function copyTree(
           await applyMeta(host, st, owner, req.chmod);
           subdirs.push([src, posix.relative(destRoot, host)]);
         } else {
-          await copyEntry(src, st, destRoot, target, owner, req.chmod);
+          await copyEntry(src, st, destRoot, target, owner, req.chmod, destDirHost);
           summary.files++;
         }
       }),
@@ -231,10 +233,33 @@ async function copyTree(
   }
 }
 
-async function copyEntry(src: string, st: Stats, destRoot: string, target: string, owner: Ownership, mode?: ChmodSpec): Promise<void> {
+async function copyEntry(
+  src: string,
+  st: Stats,
+  destRoot: string,
+  target: string,
+  owner: Ownership,
+  mode?: ChmodSpec,
+  resolvedParent?: string,
+): Promise<void> {
   // The last component is not followed: copying a file onto a symlink replaces the link.
-  const parent = await resolveInRoot(destRoot, posix.dirname(target));
+  const parent = resolvedParent ?? (await resolveInRoot(destRoot, posix.dirname(target)));
   const host = posix.join(parent, posix.basename(target));
+  // Fast path for the common case, a new file: O_EXCL creation never follows or overwrites
+  // anything, and saves the lstat of a destination that is not there.
+  if (st.isFile()) {
+    const created = await copyFile(src, host, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return false;
+        throw err;
+      },
+    );
+    if (created) {
+      await applyFileMeta(host, st, owner, mode);
+      return;
+    }
+  }
   const existing = await lstat(host).catch(() => undefined);
   if (existing?.isDirectory() && !st.isDirectory()) {
     throw new TsbuildError('COPY_SOURCE', `cannot copy a file onto the directory ${target}`);
@@ -248,7 +273,21 @@ async function copyEntry(src: string, st: Stats, destRoot: string, target: strin
   }
   if (!st.isFile()) return; // sockets, fifos and devices in a context are not copied, as in BuildKit
   await copyFile(src, host, constants.COPYFILE_FICLONE);
-  await applyMeta(host, st, owner, mode);
+  await applyFileMeta(host, st, owner, mode);
+}
+
+/**
+ * applyMeta for a file copyFile just made: libuv's copyfile already gave it the source's mode
+ * bits, so the chmod is needed only when --chmod changes them or chown cleared setuid/setgid.
+ */
+async function applyFileMeta(host: string, st: Stats, owner: Ownership, mode?: ChmodSpec): Promise<void> {
+  const want = modeFor(mode, st.mode, false);
+  if (want !== (st.mode & 0o7777) || (want & 0o6000) !== 0) {
+    await applyMeta(host, st, owner, mode);
+    return;
+  }
+  await lchown(host, owner.uid, owner.gid);
+  await utimes(host, st.atime, st.mtime);
 }
 
 async function applyMeta(host: string, st: Stats, owner: Ownership, mode?: ChmodSpec): Promise<void> {

@@ -1,0 +1,54 @@
+/**
+ * copyFiles' per-file metadata on a tree copy (the new-file fast path and the replace path):
+ * mode bits including setuid after a chown, owner, mtime, and a symlink at the destination
+ * replaced rather than written through. Needs root (chown to 1000).
+ */
+import { chmod, lstat, mkdir, readFile, readlink, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { copyFiles } from '../../../src/build/steps/copyFiles.js';
+import { makeTempDir } from '../../helpers/tmp.js';
+
+describe('copyFiles metadata', () => {
+  it('keeps modes (setuid too) and mtimes, sets the owner, and replaces existing files and symlinks', async () => {
+    const src = await makeTempDir('tsbuild-copymeta-src');
+    const dest = await makeTempDir('tsbuild-copymeta-dest');
+    const outside = await makeTempDir('tsbuild-copymeta-outside');
+    await mkdir(join(src, 'tree', 'sub'), { recursive: true });
+    const modes: Record<string, number> = { suid: 0o4755, sgid: 0o2750, plain: 0o640, exec: 0o755, 'sub/deep': 0o600 };
+    const when = new Date('2020-02-02T02:02:02Z');
+    for (const [name, mode] of Object.entries(modes)) {
+      await writeFile(join(src, 'tree', name), `new ${name}\n`);
+      await chmod(join(src, 'tree', name), mode);
+      await utimes(join(src, 'tree', name), when, when);
+    }
+    // what the destination already holds: a file to overwrite, and a symlink leading out of the root
+    await mkdir(join(dest, 'out', 'sub'), { recursive: true });
+    await writeFile(join(dest, 'out', 'plain'), 'old\n');
+    await writeFile(join(outside, 'target'), 'untouched\n');
+    await symlink(join(outside, 'target'), join(dest, 'out', 'exec'));
+
+    const summary = await copyFiles({
+      srcRoot: src,
+      srcName: 'build context',
+      sources: ['tree'],
+      destRoot: dest,
+      dest: '/out/',
+      owner: { uid: 1000, gid: 1000 },
+      extractArchives: false,
+      signal: new AbortController().signal,
+    });
+    expect(summary.files).toBe(5);
+    for (const [name, mode] of Object.entries(modes)) {
+      const st = await lstat(join(dest, 'out', name));
+      expect(st.isFile(), name).toBe(true);
+      expect((st.mode & 0o7777).toString(8), name).toBe(mode.toString(8));
+      expect([st.uid, st.gid], name).toEqual([1000, 1000]);
+      expect(st.mtime.getTime(), name).toBe(when.getTime());
+      expect(await readFile(join(dest, 'out', name), 'utf8')).toBe(`new ${name}\n`);
+    }
+    expect(await readFile(join(outside, 'target'), 'utf8')).toBe('untouched\n');
+    await expect(readlink(join(dest, 'out', 'exec'))).rejects.toThrow();
+    expect((await stat(join(dest, 'out', 'sub'))).uid).toBe(1000);
+  });
+});
