@@ -16,6 +16,7 @@ import type { ImageStore } from '../store/imageStore.js';
 import { digestHex } from '../store/digest.js';
 import { withLockFile } from '../util/lockFile.js';
 import { CacheIndex, type CacheEntry } from './cacheIndex.js';
+import { pidAlive } from '../util/pidAlive.js';
 
 export interface CacheStore {
   root: string;
@@ -56,15 +57,6 @@ async function liveLeases(root: string): Promise<number> {
   return live;
 }
 
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface CacheUsage {
   entries: number;

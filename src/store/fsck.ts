@@ -5,6 +5,7 @@ import { TsbuildError } from '../errors.js';
 import { isIndexMediaType } from '../image/mediaTypes.js';
 import { ContentStore } from './contentStore.js';
 import { digestFromHex, isDigest } from './digest.js';
+import { pidAlive } from '../util/pidAlive.js';
 
 /**
  * `damage`: the store lost or holds wrong data (a tag can't be used as it is); exit 1.
@@ -325,11 +326,3 @@ async function readJson(path: string): Promise<{ value?: unknown; error?: string
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TsbuildError } from '../errors.js';
+import { pidAlive } from './pidAlive.js';
 
 export interface LockOptions {
   /** Give up after this long (ms); default 30 s. */
@@ -49,15 +50,6 @@ async function acquire(lockPath: string, token: string, opts: LockOptions): Prom
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function breakIfStale(lockPath: string): Promise<void> {
   let content: string;

@@ -67,8 +67,7 @@ describe('crash safety (SIGKILL)', () => {
     expect(next.stdout.trim(), `${label}: next build's image`).toBe(reference);
   }
 
-  async function killAt(point: string, args: string[], fresh: boolean): Promise<void> {
-    if (fresh) root = await makeTempDir(`tsbuild-crash-${point}`);
+  async function killAt(point: string, args: string[]): Promise<void> {
     const marker = join(await makeTempDir('tsbuild-crash-marker'), 'paused');
     const started = startTsbuild(args, { TSBUILD_TEST_PAUSE_AT: point, TSBUILD_TEST_PAUSE_MARKER: marker });
     const pausedPid = Number(await waitFor(`pause point ${point}`, () => fileText(marker), 90_000, started.done));
@@ -83,7 +82,9 @@ describe('crash safety (SIGKILL)', () => {
   // Each point in a fresh store, so the kill hits a build that really writes there.
   for (const point of ['blob-install', 'layer-commit', 'layer-install', 'tag-update', 'atomic-rename'] as const) {
     it(`a build killed at ${point} leaves a consistent store and the next build succeeds`, async () => {
-      await killAt(point, buildArgs('crash:1'), true);
+      // The store first: buildArgs() reads `root` when it is called.
+      root = await makeTempDir(`tsbuild-crash-${point}`);
+      await killAt(point, buildArgs('crash:1'));
       await assertRecovers(point);
     });
   }
@@ -104,14 +105,14 @@ describe('crash safety (SIGKILL)', () => {
       root = await makeTempDir(`tsbuild-crash-${point}`);
       expect((await runTsbuild(buildArgs('crash:1'))).stdout.trim()).toBe(reference);
       const dest = `${registry.host}/crash/${point}:1`;
-      await killAt(point, ['push', '--root', root, '-q', 'crash:1', `docker://${dest}`], false);
+      await killAt(point, ['push', '--root', root, '-q', 'crash:1', `docker://${dest}`]);
       // The tag must not exist yet: a manifest is only put after all its blobs.
       const inspect = await execCommand('skopeo', ['inspect', '--tls-verify=false', `docker://${dest}`]);
       expect(inspect.code, inspect.stdout).not.toBe(0);
       const layoutParent = await makeTempDir('tsbuild-crash-layout');
       const layout = join(layoutParent, 'out');
       await mkdir(layout);
-      await killAt(point, ['push', '--root', root, '-q', 'crash:1', `oci:${layout}:1`], false);
+      await killAt(point, ['push', '--root', root, '-q', 'crash:1', `oci:${layout}:1`]);
       // Whatever a killed export left, it is never an index naming an image.
       const index = await fileText(join(layout, 'index.json'));
       if (index !== undefined) expect(JSON.parse(index).manifests ?? []).toEqual([]);
