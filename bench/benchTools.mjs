@@ -6,16 +6,23 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Runs argv under /usr/bin/time; wall time from our clock, peak RSS (largest process) from time's %M. */
-export async function measure(argv, { cwd, env, timeFile, user } = {}) {
+export async function measure(argv, { cwd, env, timeFile, user, signal } = {}) {
+  signal?.throwIfAborted();
   const full = ['/usr/bin/time', '-f', '%M', '-o', timeFile, ...(user ? ['runuser', '-u', user, '--'] : []), ...argv];
   const started = process.hrtime.bigint();
   const { code, stderr } = await new Promise((resolve, reject) => {
-    const child = spawn(full[0], full.slice(1), { cwd, env: env ?? process.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: an abort sends SIGINT to the tool itself (GNU time ignores SIGINT),
+    // the tool cleans up after it, then main's finally wipes the stores.
+    const child = spawn(full[0], full.slice(1), { cwd, env: env ?? process.env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const onAbort = () => { try { process.kill(-child.pid, 'SIGINT'); } catch { /* already gone */ } };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('close', () => signal?.removeEventListener('abort', onAbort));
     let err = '';
     child.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
     child.on('error', reject);
     child.on('close', (c) => resolve({ code: c, stderr: err }));
   });
+  signal?.throwIfAborted();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const rssKiB = Number((await readFile(timeFile, 'utf8').catch(() => '')).trim().split('\n').pop());
   if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}:\n${stderr.trim()}`);

@@ -119,8 +119,9 @@ async function main() {
   const results = [];
   const skipped = [];
   const floors = [];
-  const onSignal = () => { registry.stop(); process.exit(130); };
-  process.once('SIGINT', onSignal);
+  const interrupted = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => interrupted.abort());
+  const signal = interrupted.signal;
   try {
     for (const c of cases) {
       const base = bases[c.base];
@@ -136,7 +137,7 @@ async function main() {
         for (const tool of order) {
           await tool.wipe();
           const time = async (scenario, argv) => {
-            const m = await measure(argv, { timeFile, cwd: work });
+            const m = await measure(argv, { timeFile, cwd: work, signal });
             if (scenarios.includes(scenario)) row[scenario][tool.name].push(m);
             console.error(`${c.name} run ${run + 1}/${runs} ${tool.name} ${scenario}: ${fmt(m.seconds)} s, ${fmt(m.rssMiB, 0)} MiB`);
           };
@@ -158,7 +159,7 @@ async function main() {
       }
       for (const tool of tools) await tool.wipe();
       results.push({ case: c, row });
-      if (['small-files', 'big-file'].includes(c.name)) floors.push(await measureFloor(c, paths, work, timeFile));
+      if (['small-files', 'big-file'].includes(c.name)) floors.push(await measureFloor(c, paths, work, timeFile, signal));
     }
   } finally {
     registry.stop();
@@ -183,13 +184,13 @@ async function main() {
   if (opt['write-readme']) await writeReadme(report);
 }
 
-async function measureFloor(c, paths, work, timeFile) {
+async function measureFloor(c, paths, work, timeFile, signal) {
   const out = { case: c.name, figures: {} };
   for (const f of floorCommands(paths.ctx, join(work, 'cp-scratch'))) {
     const xs = [];
     for (let i = 0; i < runs; i++) {
       if (f.scratch) await rm(f.scratch, { recursive: true, force: true });
-      xs.push((await measure(f.argv, { timeFile })).seconds);
+      xs.push((await measure(f.argv, { timeFile, signal })).seconds);
       if (f.scratch) await rm(f.scratch, { recursive: true, force: true });
     }
     out.figures[f.name] = median(xs);
@@ -199,7 +200,7 @@ async function measureFloor(c, paths, work, timeFile) {
     const store = join(work, 'commit-store');
     await rm(store, { recursive: true, force: true });
     await mkdir(store, { recursive: true });
-    const m = await measure([process.execPath, join(repo, 'bench/commit-layer.mjs'), paths.ctx, store], { timeFile });
+    const m = await measure([process.execPath, join(repo, 'bench/commit-layer.mjs'), paths.ctx, store], { timeFile, signal });
     commits.push(m);
     await rm(store, { recursive: true, force: true });
   }
