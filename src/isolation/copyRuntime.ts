@@ -6,9 +6,10 @@
  * everything after (stub cleanup, commit) is the same as for the overlay runtime.
  */
 import { spawn } from 'node:child_process';
-import { lstat, mkdir, readFile, symlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, chmod, lstat, mkdir, readFile, symlink } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { join, posix } from 'node:path';
+import { delimiter, join, posix } from 'node:path';
 import { parseIdFile } from '../build/steps/resolveOwner.js';
 import { TsbuildError } from '../errors.js';
 import type { XattrFlavor } from '../layer/layerTar.js';
@@ -99,11 +100,23 @@ async function prepareDev(root: string): Promise<void> {
   for (const [name, major, minor] of DEV_NODES) {
     if (await lstat(join(dev, name)).then(() => true, () => false)) continue;
     await mknodChar(join(dev, name), major, minor, 0o666);
+    // mknod's mode went through the umask; a non-root USER must still write /dev/null.
+    await chmod(join(dev, name), 0o666);
   }
   for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']] as const) {
     if (!(await lstat(join(dev, name)).then(() => true, () => false))) await symlink(target, join(dev, name));
   }
   await mkdir(join(dev, 'shm'), { recursive: true, mode: 0o1777 });
+}
+
+/** The launcher's absolute path from tsbuild's own PATH (the step's PATH is for inside the image). */
+async function hostCommand(name: string): Promise<string> {
+  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(delimiter).concat(['/usr/bin', '/bin'])) {
+    if (dir === '') continue;
+    const path = join(dir, name);
+    if (await access(path, fsConstants.X_OK).then(() => true, () => false)) return path;
+  }
+  return name;
 }
 
 export class CopyRuntime implements Runtime {
@@ -119,6 +132,9 @@ export class CopyRuntime implements Runtime {
         hint: 'run where user namespaces are allowed, or write the files with COPY first',
       });
     }
+    // What the copy modes cannot give is refused, never silently dropped.
+    if (spec.network === 'none') throw this.#unsupported('RUN --network=none (no network namespace)');
+    if ((spec.cgroupProcs ?? []).length > 0) throw this.#unsupported('--memory, --cpus and --pids-limit (no cgroup is joined)');
     signal.throwIfAborted();
     const root = spec.mountpoint;
     const baseline = await materializeLayers(spec.rootfs.lowerdirs, root, { flavor: this.#opts.flavor, signal });
@@ -131,9 +147,15 @@ export class CopyRuntime implements Runtime {
       this.#opts.launcher === 'chroot'
         ? ['perl', ['-e', CHROOT_LAUNCHER, root, cwd, String(user.uid), String(user.gid), user.groups.join(' '), ...spec.argv]]
         : ['proot', [user.uid === 0 ? '-0' : `-i`, ...(user.uid === 0 ? [] : [`${user.uid}:${user.gid}`]), '-r', root, '-b', '/dev', '-b', '/proc', '-b', '/sys', '-w', cwd, ...spec.argv]];
-    const result = await this.#spawn(cmd, args, spec.env, output, signal);
+    const result = await this.#spawn(await hostCommand(cmd), args, spec.env, output, signal);
     await diffCopy(root, baseline, spec.rootfs.upperdir, { flavor: this.#opts.flavor, exclude: SANDBOX_DIRS, signal });
     return result;
+  }
+
+  #unsupported(what: string): TsbuildError {
+    return new TsbuildError('ISOLATION_UNAVAILABLE', `${what} needs --isolation rootless; this build uses ${this.#opts.launcher}`, {
+      hint: 'run where user namespaces are allowed (tsbuild info shows what this environment allows), or drop the option',
+    });
   }
 
   #spawn(cmd: string, args: string[], env: string[], output: RunOutput, signal: AbortSignal): Promise<RunResult> {
@@ -165,7 +187,7 @@ export class CopyRuntime implements Runtime {
       child.stderr?.on('data', (chunk: Buffer) => output.onStderr(chunk));
       child.on('error', (err) => {
         signal.removeEventListener('abort', onAbort);
-        reject(new TsbuildError('ISOLATION_SETUP', `starting ${cmd} for the RUN step: ${err.message}`, { hint: `install ${cmd === 'perl' ? 'perl-base' : 'proot'}`, cause: err }));
+        reject(new TsbuildError('ISOLATION_SETUP', `starting ${cmd} for the RUN step: ${err.message}`, { hint: `install ${this.#opts.launcher === 'chroot' ? 'perl-base' : 'proot'}`, cause: err }));
       });
       child.on('close', (code, sig) => {
         signal.removeEventListener('abort', onAbort);

@@ -19,9 +19,30 @@ const S_IFLNK = 0o120000n;
 const S_IFCHR = 0o020000n;
 const S_IFSOCK = 0o140000n;
 
+interface BaselineEntry {
+  ino: bigint;
+  birthtimeNs: bigint;
+  ctimeNs: bigint;
+  dir: boolean;
+  nlink: bigint;
+  mtimeNs: bigint;
+  mode: bigint;
+  uid: bigint;
+  gid: bigint;
+  size: bigint;
+}
+
+/**
+ * Removing another name of a hardlinked file moves the file's ctime (its link count dropped),
+ * but overlayfs leaves such a lower file alone: only the removed name gets a whiteout.
+ */
+function onlyLostALink(base: BaselineEntry, st: BigIntStats): boolean {
+  return st.nlink < base.nlink && st.mtimeNs === base.mtimeNs && st.mode === base.mode && st.uid === base.uid && st.gid === base.gid && st.size === base.size;
+}
+
 /** What the copy looked like right after materializing: (ino, ctime) says "untouched" for sure. */
 export interface CopyBaseline {
-  entries: Map<string, { ino: bigint; birthtimeNs: bigint; ctimeNs: bigint; dir: boolean }>;
+  entries: Map<string, BaselineEntry>;
   /** Children names of every directory, for finding deletions. */
   children: Map<string, string[]>;
 }
@@ -141,7 +162,7 @@ async function takeBaseline(root: string): Promise<CopyBaseline> {
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const st = await lstat(join(root, childRel), { bigint: true });
       const dir = kind(st) === S_IFDIR;
-      baseline.entries.set(childRel, { ino: st.ino, birthtimeNs: st.birthtimeNs, ctimeNs: st.ctimeNs, dir });
+      baseline.entries.set(childRel, { ino: st.ino, birthtimeNs: st.birthtimeNs, ctimeNs: st.ctimeNs, dir, nlink: st.nlink, mtimeNs: st.mtimeNs, mode: st.mode, uid: st.uid, gid: st.gid, size: st.size });
       if (dir) await walk(childRel);
     }
   }
@@ -195,7 +216,7 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
             if (!below) await mkdir(dst, { mode: 0o700 });
             await copyMeta(dst, st, await lgetxattrs(abs));
           }
-        } else if (base.ctimeNs !== st.ctimeNs) {
+        } else if (base.ctimeNs !== st.ctimeNs && !onlyLostALink(base, st)) {
           await ensureUpper();
           await rename(abs, join(upperdir, childRel));
         }

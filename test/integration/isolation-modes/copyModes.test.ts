@@ -92,6 +92,13 @@ describe('isolation modes without overlay', () => {
     expect(run.stdout).toBe('hello context from /work\n');
   });
 
+  it('refuses what a copy mode cannot give instead of dropping it: RUN --network=none', async () => {
+    const ctx = await makeContext('ARG BASE\nFROM ${BASE}\nRUN --network=none true\n');
+    const res = await runTsbuild(['build', '--progress', 'plain', '--root', await makeTempDir('tsbuild-iso-store'), '--isolation', 'chroot', '--build-arg', `BASE=${base}`, ctx]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('RUN --network=none (no network namespace) needs --isolation rootless; this build uses chroot');
+  });
+
   it('refuses a mode that cannot work with the reason', async () => {
     const ctx = await makeContext(NO_CHOWN);
     const res = await runTsbuild(['build', '--isolation', 'none', '--build-arg', `BASE=${base}`, ctx]);
