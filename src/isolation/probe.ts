@@ -181,11 +181,14 @@ export async function probeCapabilities(opts: ProbeOptions & { tmpDir?: string }
       onPath('proot', env).then((found) => found && tries('proot', ['true'], env, opts.signal)),
       onPath('perl', env),
     ]);
+    // Without util-linux's unshare nothing could be tried: trust the sysctls, as before the probe
+    // tried things, rather than refuse rootless where it may well work.
+    const tried = await onPath('unshare', env);
     return {
       ...base,
-      unshareUser,
-      overlayInUserns,
-      mount,
+      unshareUser: tried ? unshareUser : base.userns,
+      overlayInUserns: tried ? overlayInUserns : base.userns,
+      mount: tried ? mount : true,
       chroot: hasCap(status, CAP_SYS_CHROOT),
       mknod: hasCap(status, CAP_MKNOD),
       proot,
