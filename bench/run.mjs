@@ -10,7 +10,7 @@
 // layer commit alone). Installs nothing: says what to apt-get install. Run as root after `npm ci`.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, loadavg, release, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -112,13 +112,20 @@ async function main() {
   const timeFile = join(work, 'time.out');
   const registry = await startRegistry(work);
   const driver = await probeBuildahDriver(work);
-  const tools = [tsbuildTool(repo, work, registry), buildahTool(work, driver, registry)];
+  // tsbuild under test is a frozen copy: another `npm run build` in this checkout mid-run must not
+  // swap the code being measured (or break it half-way).
+  const frozen = join(work, 'tsbuild');
+  await mkdir(join(frozen, 'native'), { recursive: true });
+  for (const part of ['bin', 'dist', 'package.json', 'native/build']) await cp(join(repo, part), join(frozen, part), { recursive: true });
+  await symlink(join(repo, 'node_modules'), join(frozen, 'node_modules'));
+  const tools = [tsbuildTool(frozen, work, registry), buildahTool(work, driver, registry)];
   const bases = { busybox: { layout: join(work, 'busybox'), tag: 'latest' } };
   spawnSync('bash', [join(repo, 'fixtures/busybox/make-busybox-image.sh'), bases.busybox.layout, 'latest'], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (cases.some((c) => c.base === 'debian')) bases.debian = await debianBase();
   const results = [];
   const skipped = [];
   const floors = [];
+  const failures = [];
   const interrupted = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => interrupted.abort());
   const signal = interrupted.signal;
@@ -136,13 +143,22 @@ async function main() {
         const order = run % 2 === 0 ? tools : [...tools].reverse();
         for (const tool of order) {
           await tool.wipe();
+          // A failure is reported and leaves a gap in the table; the rest of the run goes on.
           const time = async (scenario, argv) => {
-            const m = await measure(argv, { timeFile, cwd: work, signal });
-            if (scenarios.includes(scenario)) row[scenario][tool.name].push(m);
-            console.error(`${c.name} run ${run + 1}/${runs} ${tool.name} ${scenario}: ${fmt(m.seconds)} s, ${fmt(m.rssMiB, 0)} MiB`);
+            try {
+              const m = await measure(argv, { timeFile, cwd: work, signal });
+              if (scenarios.includes(scenario)) row[scenario][tool.name].push(m);
+              console.error(`${c.name} run ${run + 1}/${runs} ${tool.name} ${scenario}: ${fmt(m.seconds)} s, ${fmt(m.rssMiB, 0)} MiB`);
+              return true;
+            } catch (err) {
+              if (signal.aborted) throw err;
+              failures.push(`${c.name} ${tool.name} ${scenario}: ${err.message.split('\n').slice(0, 3).join(' / ')}`);
+              console.error(`${c.name} run ${run + 1}/${runs} ${tool.name} ${scenario} FAILED: ${err.message}`);
+              return false;
+            }
           };
           // cold: empty store, the base given from an OCI layout; the rest builds on what cold left.
-          await time('cold', tool.build(paths, base));
+          if (!(await time('cold', tool.build(paths, base)))) continue;
           if (scenarios.includes('no-change')) await time('no-change', tool.build(paths, base));
           if (scenarios.includes('one-file-changed')) {
             await writeFile(join(paths.ctx, LATE_FILE), `late ${tool.name} ${run + 1}\n`);
@@ -178,7 +194,7 @@ async function main() {
     loadBefore: loadBefore.map((x) => x.toFixed(1)).join(' '),
     loadAfter: loadavg().map((x) => x.toFixed(1)).join(' '),
   };
-  const report = renderReport({ machine, results, floors, skipped });
+  const report = renderReport({ machine, results, floors, skipped, failures });
   process.stdout.write(report);
   if (opt.json) await writeFile(opt.json, JSON.stringify({ machine, results: results.map((r) => ({ case: r.case.name, row: r.row })), floors, skipped }, null, 2));
   if (opt['write-readme']) await writeReadme(report);
@@ -210,7 +226,7 @@ async function measureFloor(c, paths, work, timeFile, signal) {
   return out;
 }
 
-function renderReport({ machine, results, floors, skipped }) {
+function renderReport({ machine, results, floors, skipped, failures }) {
   const lines = [];
   lines.push(`Machine: ${machine.nproc} CPUs, ${machine.memGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}, buildah ${machine.buildah} (root, --storage-driver ${machine.driver}); ${machine.date}; median of ${machine.runs} runs; load average ${machine.loadBefore} before, ${machine.loadAfter} after.`);
   lines.push('');
@@ -237,6 +253,7 @@ function renderReport({ machine, results, floors, skipped }) {
       lines.push(`| ${f.case} | ${names.map((n) => fmt(f.figures[n])).join(' | ')} | ${fmt(ratio)} ${ratio <= 1.5 ? 'met' : '**not met**'} | ${fmt(f.commitRssMiB, 0)} |`);
     }
   }
+  if (failures.length) lines.push('', 'Failed runs (left out of the medians):', ...failures.map((f) => `- ${f}`));
   return `${lines.join('\n')}\n`;
 }
 
