@@ -12,8 +12,8 @@ import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
 import { ISOLATION_REQUESTS } from '../isolation/chooseIsolation.js';
-import { isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
-import { openStore, defaultStoreRoot, storeXattrFlavor } from '../store/storeRoot.js';
+import { copyStoreFlavor, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
+import { openStore, defaultStoreRoot } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
@@ -107,8 +107,7 @@ export class BuildCommand extends Command {
 
     reporter.info(isolationLine(isolation));
     const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
-    // Copy snapshots keep the store's flavor; a new store gets user.* xattrs, which root can set without CAP_SYS_ADMIN.
-    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir) : await openStore(rootDir, { xattrFlavor: (await storeXattrFlavor(rootDir)) ?? 'user' });
+    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir) : await openStore(rootDir, { xattrFlavor: await copyStoreFlavor(rootDir) });
     const insecureHosts = flags['tls-verify']
       ? []
       : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });

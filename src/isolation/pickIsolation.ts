@@ -1,4 +1,7 @@
 /** The effectful edge of chooseIsolation: probe once, choose, and carry the choice across the namespace re-exec. */
+import { readFile } from 'node:fs/promises';
+import type { XattrFlavor } from '../layer/layerTar.js';
+import { storeXattrFlavor } from '../store/storeRoot.js';
 import { chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
 import { inNamespace } from './enterNamespace.js';
 import { probeCapabilities } from './probe.js';
@@ -33,4 +36,21 @@ export function reexecEnv(choice: IsolationChoice, env: NodeJS.ProcessEnv = proc
 export function isolationLine(choice: IsolationChoice): string {
   const missing = choice.missing.length > 0 ? `; not available: ${choice.missing.join('; ')}` : '';
   return `isolation: ${choice.mode} (${choice.reason})${missing}`;
+}
+
+const CAP_SYS_ADMIN = 21n;
+
+/**
+ * The xattr flavor for a copy-mode build's store: the store's own when it exists; for a new one,
+ * `trusted` where this process could also build with root overlay (real root with CAP_SYS_ADMIN,
+ * so the store stays usable by the default mode), else `user`, which root can set without it.
+ */
+export async function copyStoreFlavor(root: string): Promise<XattrFlavor> {
+  const existing = await storeXattrFlavor(root);
+  if (existing !== undefined) return existing;
+  const [status, uidMap] = await Promise.all([readFile('/proc/self/status', 'utf8').catch(() => ''), readFile('/proc/self/uid_map', 'utf8').catch(() => '')]);
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  const sysAdmin = capEff !== undefined && ((BigInt(`0x${capEff}`) >> CAP_SYS_ADMIN) & 1n) === 1n;
+  const initialUserns = /^\s*0\s+0\s+4294967295\s*$/.test(uidMap);
+  return process.getuid?.() === 0 && sysAdmin && initialUserns ? 'trusted' : 'user';
 }

@@ -92,6 +92,15 @@ describe('isolation modes without overlay', () => {
     expect(run.stdout).toBe('hello context from /work\n');
   });
 
+  it('as root on the host, a store used by chroot stays usable by the default mode', async () => {
+    const ctx = await makeContext(NO_CHOWN);
+    const store = await makeTempDir('tsbuild-iso-store');
+    for (const isolation of ['chroot', 'auto']) {
+      const res = await runTsbuild(['build', '-q', '--root', store, '--isolation', isolation, '--build-arg', `BASE=${base}`, ctx], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+      expect(res.code, `${isolation}: ${res.stderr}`).toBe(0);
+    }
+  });
+
   it('refuses what a copy mode cannot give instead of dropping it: RUN --network=none', async () => {
     const ctx = await makeContext('ARG BASE\nFROM ${BASE}\nRUN --network=none true\n');
     const res = await runTsbuild(['build', '--progress', 'plain', '--root', await makeTempDir('tsbuild-iso-store'), '--isolation', 'chroot', '--build-arg', `BASE=${base}`, ctx]);
