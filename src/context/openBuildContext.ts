@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { cloneGit, fetchUrl, isGitSource, isUrlSource } from '../build/steps/remoteSources.js';
@@ -36,23 +36,18 @@ export function contextKind(spec: string): Exclude<ContextKind, 'dir' | 'tar'> |
 
 /** Unpacks a tar, gzip-compressed or not (told by its magic bytes), into `dir` with the machine's tar. */
 export async function extractTarStream(input: Readable, dir: string, what: string, signal?: AbortSignal): Promise<void> {
-  const head = new PassThrough();
-  const first = await new Promise<Buffer>((res, rej) => {
-    const onData = (chunk: Buffer): void => {
-      input.off('data', onData);
-      input.off('end', onEnd);
-      input.pause();
-      res(chunk);
-    };
-    const onEnd = (): void => res(Buffer.alloc(0));
-    input.on('data', onData);
-    input.once('end', onEnd);
-    input.once('error', rej);
-  });
-  if (first.length === 0) throw new TsbuildError('CONTEXT', `reading the build context ${what}: it is empty`, { hint: 'pass a tar or tar.gz archive' });
-  const gzip = first[0] === 0x1f && first[1] === 0x8b;
-  head.write(first);
-  const decided = gzip ? head.pipe(createGunzip()) : head;
+  // The first chunk tells gzip from plain tar; the rest follows it through the same iterator,
+  // so an input that has already ended is never piped a second time.
+  const chunks = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await chunks.next();
+  if (first.done || first.value.length === 0) throw new TsbuildError('CONTEXT', `reading the build context ${what}: it is empty`, { hint: 'pass a tar or tar.gz archive' });
+  const gzip = first.value[0] === 0x1f && first.value[1] === 0x8b;
+  const whole = Readable.from(
+    (async function* () {
+      yield first.value;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    })(),
+  );
   const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner', '--no-same-permissions'], { stdio: ['pipe', 'ignore', 'pipe'], ...(signal ? { signal } : {}) });
   let err = '';
   tar.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -61,10 +56,12 @@ export async function extractTarStream(input: Readable, dir: string, what: strin
     tar.on('close', res);
   });
   try {
-    await Promise.all([pipeline(input, head), pipeline(decided, tar.stdin)]);
+    await (gzip ? pipeline(whole, createGunzip(), tar.stdin) : pipeline(whole, tar.stdin));
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
-    await exited.catch(() => undefined);
+    // tar stops reading at the archive's end-of-archive blocks; the rest (record padding) then
+    // meets a closed pipe. That is no error when tar itself succeeded.
+    if ((await exited.catch(() => null)) === 0) return;
     throw new TsbuildError('CONTEXT', `unpacking the build context ${what}: ${err.trim() || (e as Error).message}`, { hint: 'pass a tar or tar.gz archive', cause: e });
   }
   const code = await exited;
