@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, lstat, mkdir, readFile, symlink } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
 import { parseIdFile } from '../build/steps/resolveOwner.js';
@@ -119,6 +119,24 @@ async function hostCommand(name: string): Promise<string> {
   return name;
 }
 
+/**
+ * The host's /etc/hosts and /etc/resolv.conf shown to the step where the image has them, as the
+ * overlay sandbox bind-mounts them: written in place (same inode, so /etc itself is untouched)
+ * and left out of the layer. Returns the paths to exclude from the diff.
+ */
+async function showHostFiles(root: string, spec: RunSpec): Promise<string[]> {
+  const shown: string[] = [];
+  for (const [rel, host] of [['etc/hosts', spec.etcHosts], ['etc/resolv.conf', spec.resolvConf]] as const) {
+    if (host === undefined) continue;
+    const st = await lstat(join(root, rel)).catch(() => undefined);
+    const content = await readFile(host).catch(() => undefined);
+    if (!st?.isFile() || content === undefined) continue;
+    await writeFile(join(root, rel), content);
+    shown.push(rel);
+  }
+  return shown;
+}
+
 export class CopyRuntime implements Runtime {
   readonly #opts: CopyRuntimeOptions;
 
@@ -142,13 +160,14 @@ export class CopyRuntime implements Runtime {
     // Created as root when missing, like the overlay runtime does (Docker's WORKDIR).
     await mkdir(await resolveInRoot(root, cwd), { recursive: true });
     const user = await resolveUser(root, spec.user);
+    const hostFiles = await showHostFiles(root, spec);
     if (this.#opts.launcher === 'chroot') await prepareDev(root);
     const [cmd, args] =
       this.#opts.launcher === 'chroot'
         ? ['perl', ['-e', CHROOT_LAUNCHER, root, cwd, String(user.uid), String(user.gid), user.groups.join(' '), ...spec.argv]]
         : ['proot', [user.uid === 0 ? '-0' : `-i`, ...(user.uid === 0 ? [] : [`${user.uid}:${user.gid}`]), '-r', root, '-b', '/dev', '-b', '/proc', '-b', '/sys', '-w', cwd, ...spec.argv]];
     const result = await this.#spawn(await hostCommand(cmd), args, spec.env, output, signal);
-    await diffCopy(root, baseline, spec.rootfs.upperdir, { flavor: this.#opts.flavor, exclude: SANDBOX_DIRS, signal });
+    await diffCopy(root, baseline, spec.rootfs.upperdir, { flavor: this.#opts.flavor, exclude: new Set([...SANDBOX_DIRS, ...hostFiles]), signal });
     return result;
   }
 

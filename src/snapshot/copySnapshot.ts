@@ -172,7 +172,7 @@ async function takeBaseline(root: string): Promise<CopyBaseline> {
 
 export interface DiffOptions {
   flavor: XattrFlavor;
-  /** Top-level names left out entirely (the sandbox's own /dev, /proc, /sys). */
+  /** Paths (relative, e.g. `dev`, `etc/hosts`) left out entirely: what the overlay sandbox mounts over. */
   exclude?: ReadonlySet<string>;
   signal?: AbortSignal;
 }
@@ -200,7 +200,7 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
     };
     for (const name of names.sort()) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      if (rel === '' && opts.exclude?.has(name)) continue;
+      if (opts.exclude?.has(childRel)) continue;
       const abs = join(root, childRel);
       const st = await lstat(abs, { bigint: true });
       const base = baseline.entries.get(childRel);
@@ -229,7 +229,7 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
       if (isDir && base !== undefined) await lsetxattr(dst, `${opts.flavor}.overlay.opaque`, Buffer.from('y'));
     }
     for (const name of baseline.children.get(rel) ?? []) {
-      if (present.has(name) || (rel === '' && opts.exclude?.has(name))) continue;
+      if (present.has(name) || opts.exclude?.has(rel === '' ? name : `${rel}/${name}`)) continue;
       await ensureUpper();
       await mknodChar(join(upperdir, rel === '' ? name : `${rel}/${name}`), 0, 0, 0);
     }

@@ -20,8 +20,10 @@ FROM \${BASE}
 WORKDIR /work
 COPY hello.txt .
 RUN mkdir -p /data/x && echo one > /data/x/f && ln -s f /data/x/l && rm -rf /etc/hostname /usr/bin \\
- && echo "$(cat hello.txt) from $(pwd)" > /data/out && chmod 0600 /data/out
-RUN rm -rf /data/x && mkdir /data/x && echo two > /data/x/g && mv /data/out /data/moved
+ && echo "$(cat hello.txt) from $(pwd)" > /data/out && chmod 0600 /data/out \\
+ && echo '10.9.9.9 fromimage' > /etc/hosts
+RUN rm -rf /data/x && mkdir /data/x && echo two > /data/x/g && mv /data/out /data/moved \\
+ && (cat /etc/hosts /etc/resolv.conf > /data/net 2>/dev/null || true) && (echo changed > /etc/hosts || true)
 CMD ["cat", "/data/moved"]
 `;
 
@@ -90,6 +92,11 @@ describe('isolation modes without overlay', () => {
     expect(await manifestDigest(proot.layout)).toBe(await manifestDigest(rootless.layout));
     const run = await runOciImage(proot.layout, '1');
     expect(run.stdout).toBe('hello context from /work\n');
+    // The second step saw the host's /etc/hosts over the image's, as the overlay sandbox shows it,
+    // and its write to it stayed out of the layer.
+    const net = await runOciImage(proot.layout, '1', { args: ['cat', '/data/net'] });
+    expect(net.stdout).toContain((await readFile('/etc/hosts', 'utf8')).trim());
+    expect((await runOciImage(proot.layout, '1', { args: ['cat', '/etc/hosts'] })).stdout).toBe('10.9.9.9 fromimage\n');
   });
 
   it('as root on the host, a store used by chroot stays usable by the default mode', async () => {
