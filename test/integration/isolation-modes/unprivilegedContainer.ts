@@ -37,7 +37,7 @@ interface DockerSyscall {
 
 /**
  * Docker's default seccomp profile for amd64 and `caps`, in the OCI runtime-spec form runc reads.
- * Made from the Docker-format profile of containers-common (which Debian's podman installs),
+ * Made from the Docker-format profile of Debian's golang-github-containers-common (podman depends on it),
  * resolved for these capabilities, with Docker's CAP_SYS_ADMIN rules restored: that file lets
  * unshare and mount through for rootless podman, Docker's does not.
  */
