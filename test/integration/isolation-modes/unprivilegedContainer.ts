@@ -104,8 +104,9 @@ export async function runInUnprivilegedContainer(opts: ContainerRun): Promise<Ex
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       bind('/usr', true),
       bind('/etc', true),
-      ...opts.readonlyBinds.map((p) => bind(p, true)),
+      // /tmp before the binds: a checkout under /tmp (as CI clones may be) must not be hidden by it.
       { destination: '/tmp', type: 'bind', source: opts.tmpDir, options: ['rbind', 'rw'] },
+      ...opts.readonlyBinds.map((p) => bind(p, true)),
     ],
     linux: {
       namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
