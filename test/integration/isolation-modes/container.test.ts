@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
-import { SPINE_DOCKERFILE } from './spineDockerfile.js';
+import { SPINE_DOCKERFILE } from '../../helpers/spineDockerfile.js';
 import { runInUnprivilegedContainer } from './unprivilegedContainer.js';
 
 async function manifestDigest(layout: string): Promise<string> {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
 import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { runOciImage } from '../../helpers/runImage.js';
-import { SPINE_DOCKERFILE as SPINE } from './spineDockerfile.js';
+import { SPINE_DOCKERFILE as SPINE } from '../../helpers/spineDockerfile.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 

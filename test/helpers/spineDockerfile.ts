@@ -1,4 +1,4 @@
-/** The multi-stage Dockerfile of test/integration/build/spine.test.ts (kept in step by hand). */
+/** The multi-stage Dockerfile of test/integration/build/spine.test.ts (one copy, shared with the isolation-mode tests). */
 export const SPINE_DOCKERFILE = `# a multi-stage build
 ARG BASE
 FROM \${BASE} AS build
