@@ -9,6 +9,7 @@ import { TsbuildError, wrapError } from '../errors.js';
 import { lsetxattr, mknodChar, mknodRaw } from '../util/fsx.js';
 import type { XattrFlavor } from './layerTar.js';
 import { readTar, type TarEntry } from './tarReader.js';
+const { S_IFCHR, S_IFBLK, S_IFIFO } = fsConstants;
 
 export interface ExtractLayerOptions {
   xattrFlavor: XattrFlavor;
@@ -42,9 +43,6 @@ const TAR_TYPES = new Set([
   'application/vnd.docker.image.rootfs.diff.tar',
 ]);
 
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
 const WRITE_NEW = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
 
 function invalid(detail: string): TsbuildError {

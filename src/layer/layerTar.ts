@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { wrapError } from '../errors.js';
 import { lgetxattrs } from '../util/fsx.js';
 import { BLOCK, encodeTarHeader, padding, type TarHeaderFields } from './tarHeader.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../util/fileType.js';
 
 export type XattrFlavor = 'user' | 'trusted';
 
@@ -17,13 +18,6 @@ export interface LayerTarOptions {
 /** The size of an archive with no entries: just the two zero end blocks. */
 export const EMPTY_TAR_SIZE = 2 * BLOCK;
 
-const S_IFMT = 0o170000n;
-const S_IFREG = 0o100000n;
-const S_IFDIR = 0o040000n;
-const S_IFLNK = 0o120000n;
-const S_IFCHR = 0o020000n;
-const S_IFBLK = 0o060000n;
-const S_IFIFO = 0o010000n;
 
 const FLUSH_AT = 256 * 1024;
 const READ_CHUNK = 1024 * 1024;

@@ -11,13 +11,8 @@ import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink
 import { join } from 'node:path';
 import type { XattrFlavor } from '../layer/layerTar.js';
 import { lgetxattrs, lsetxattr, mknodChar, mknodRaw } from '../util/fsx.js';
+import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../util/fileType.js';
 
-const S_IFMT = 0o170000n;
-const S_IFDIR = 0o040000n;
-const S_IFREG = 0o100000n;
-const S_IFLNK = 0o120000n;
-const S_IFCHR = 0o020000n;
-const S_IFSOCK = 0o140000n;
 
 interface BaselineEntry {
   ino: bigint;
