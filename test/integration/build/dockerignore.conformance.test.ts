@@ -5,12 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import { describe, expect, it } from 'vitest';
+import type { TestRegistry } from '../../helpers/registry.js';
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 import { conformanceDir } from '../../unit/dockerfile/conformanceDir.js';
+import { withBusyboxRegistry } from '../../helpers/busyboxRegistry.js';
 
 interface Scenario {
   name: string;
@@ -33,15 +34,7 @@ describe('BuildKit .dockerignore scenarios', () => {
   let registry: TestRegistry;
   let base: string;
   let store: string;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    base = await seedBusybox(registry.host);
-    store = await makeTempDir('tsbuild-store');
-  });
-  afterAll(async () => {
-    await registry?.stop();
-  });
+  withBusyboxRegistry((f) => ({ registry, base, store } = f));
 
   const build = async (ctx: string, extra: string[]) => {
     const out = join(await makeTempDir('tsbuild-out'), 'layout');

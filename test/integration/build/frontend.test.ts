@@ -6,12 +6,13 @@
  */
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
-import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import type { TestRegistry } from '../../helpers/registry.js';
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
+import { withBusyboxRegistry } from '../../helpers/busyboxRegistry.js';
 
 async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
   for (const [name, content] of Object.entries(files)) {
@@ -24,15 +25,7 @@ describe('Dockerfile front end', () => {
   let registry: TestRegistry;
   let base: string;
   let store: string;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    base = await seedBusybox(registry.host);
-    store = await makeTempDir('tsbuild-store');
-  });
-  afterAll(async () => {
-    await registry?.stop();
-  });
+  withBusyboxRegistry((f) => ({ registry, base, store } = f));
 
   const build = async (ctx: string, extra: string[], input?: string) => {
     const out = join(await makeTempDir('tsbuild-out'), 'layout');

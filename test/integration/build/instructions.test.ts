@@ -7,12 +7,13 @@ import { execFile } from 'node:child_process';
 import { lstat, readFile, readdir, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
-import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import type { TestRegistry } from '../../helpers/registry.js';
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
+import { withBusyboxRegistry } from '../../helpers/busyboxRegistry.js';
 
 const run = promisify(execFile);
 
@@ -25,15 +26,7 @@ describe('instructions', () => {
   let registry: TestRegistry;
   let base: string;
   let store: string;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    base = await seedBusybox(registry.host);
-    store = await makeTempDir('tsbuild-store');
-  });
-  afterAll(async () => {
-    await registry?.stop();
-  });
+  withBusyboxRegistry((f) => ({ registry, base, store } = f));
 
   it('builds FROM scratch with COPY, ADD of local archives and files, and COPY globs', async () => {
     const ctx = await makeTempDir('tsbuild-ctx');

@@ -8,11 +8,12 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import { describe, expect, it } from 'vitest';
+import type { TestRegistry } from '../../helpers/registry.js';
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
+import { withBusyboxRegistry } from '../../helpers/busyboxRegistry.js';
 
 const run = promisify(execFile);
 
@@ -35,15 +36,7 @@ describe('COPY flags', () => {
   let registry: TestRegistry;
   let base: string;
   let store: string;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    base = await seedBusybox(registry.host);
-    store = await makeTempDir('tsbuild-store');
-  });
-  afterAll(async () => {
-    await registry?.stop();
-  });
+  withBusyboxRegistry((f) => ({ registry, base, store } = f));
 
   async function build(ctx: string, dockerfile: string, extra: string[] = []): Promise<{ layout: string; rootfs: string }> {
     await writeFile(join(ctx, 'Dockerfile'), dockerfile);

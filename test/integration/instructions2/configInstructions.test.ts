@@ -10,6 +10,7 @@ import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/reg
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
+import { withBusyboxRegistry } from '../../helpers/busyboxRegistry.js';
 
 interface Inspected {
   author?: string;
@@ -26,15 +27,7 @@ describe('config instructions', () => {
   let registry: TestRegistry;
   let base: string;
   let store: string;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    base = await seedBusybox(registry.host);
-    store = await makeTempDir('tsbuild-store');
-  });
-  afterAll(async () => {
-    await registry?.stop();
-  });
+  withBusyboxRegistry((f) => ({ registry, base, store } = f));
 
   it('keeps MAINTAINER, VOLUME, STOPSIGNAL, SHELL and HEALTHCHECK in the OCI config; SHELL drives later shell forms', async () => {
     const ctx = await makeTempDir('tsbuild-ctx');
