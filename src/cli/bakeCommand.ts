@@ -4,7 +4,6 @@ import { join, resolve } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import pLimit from 'p-limit';
 import type { BuildResult } from '../build/builder.js';
-import { defaultRunOptions } from '../build/mounts/runOptions.js';
 import type { ProgressEvent, ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
 import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
@@ -15,8 +14,11 @@ import { TsbuildError } from '../errors.js';
 import { resolveBuildGraph } from '../graph/buildGraph.js';
 import { hostPlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
+import { ISOLATION_REQUESTS, type IsolationMode } from '../isolation/chooseIsolation.js';
 import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
-import type { Store } from '../store/storeRoot.js';
+import { copyStoreFlavor, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
+import type { RunSandboxOptions } from '../build/mounts/runOptions.js';
+import { defaultStoreRoot, openStore, type Store } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
 import { openDestination } from '../transport/openDestination.js';
 import type { RegistryClient } from '../transport/registryClient.js';
@@ -26,7 +28,9 @@ import { humanDuration } from './humanSize.js';
 import { JsonProgress } from './jsonProgress.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
+import { envEpoch } from './buildCommand.js';
 import { openOciLayoutContext, runBuild } from './runBuild.js';
+import { RUN_SANDBOX_FLAGS, openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
 import { withSignals } from './signals.js';
 
 export class BakeCommand extends Command {
@@ -47,16 +51,21 @@ export class BakeCommand extends Command {
     pull: Flags.boolean({ description: 'always fetch base images from their registry', default: false }),
     'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
     root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
+    isolation: Flags.string({ description: 'how RUN is isolated, as for tsbuild build: auto, rootless, chroot, proot, none (default: $TSBUILD_ISOLATION, the config file, or auto)', options: [...ISOLATION_REQUESTS], env: 'TSBUILD_ISOLATION' }),
+    // --secret adds to every service's compose secrets (a service's own secret of the same id wins).
+    ...RUN_SANDBOX_FLAGS,
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(BakeCommand);
-    if (!inNamespace()) {
+    const config = await loadConfig(process.env);
+    // Chosen as tsbuild build chooses, so a bad or impossible mode fails with the same message.
+    const isolation = await pickIsolation(isolationRequest(flags.isolation, config.isolation));
+    if (isolation.mode === 'rootless' && !inNamespace()) {
       // One re-exec for the whole project: every service builds in the same namespace and store.
-      process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], process.env);
+      process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], reexecEnv(isolation));
       return;
     }
-    const config = await loadConfig(process.env);
     const file = flags.file ? resolve(flags.file) : await findComposeFile(process.cwd());
     const text = await readFile(file, 'utf8').catch((err: Error) => {
       throw new TsbuildError('COMPOSE_INVALID', `reading ${file}: ${err.message}`, { hint: 'pass -f compose.yaml' });
@@ -78,14 +87,20 @@ export class BakeCommand extends Command {
 
     const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
     const display = createProgressDisplay(mode, process.stderr, process.env);
-    const store = await openSessionStore(flags.root ?? config.root);
+    if (mode !== 'quiet') display.emit({ type: 'info', message: isolationLine(isolation), time: Date.now() });
+    const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
+    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir) : await openStore(rootDir, { xattrFlavor: await copyStoreFlavor(rootDir) });
     const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure], process.env, config);
     const started = Date.now();
     const results = new Map<string, Promise<BuildResult>>();
     const ids = { next: 1 };
     // Two services restoring the same exported cache mounts would unpack into the same directory.
     const restoreOne = pLimit(1);
+    let sandbox: RunSandbox | undefined;
     try {
+      // Private ssh agents (--ssh ID=KEYFILE) live until the last service is built, however it ends.
+      sandbox = await openRunSandbox(flags, (message) => process.stderr.write(`${message}\n`));
+      const run = sandbox.options;
       await withSignals(async (signal) => {
         const limit = pLimit(flags.jobs ?? selected.length);
         for (const s of selected) {
@@ -96,7 +111,7 @@ export class BakeCommand extends Command {
               await Promise.all(waitFor);
               const cache = caches.get(s.service) ?? { from: undefined, to: [] };
               const progress = serviceProgress(display, s.service, ids);
-              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress, cache, restoreOne }));
+              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress, cache, restoreOne, run, isolation: isolation.mode }));
             })(),
           );
         }
@@ -113,6 +128,7 @@ export class BakeCommand extends Command {
         }
       });
     } finally {
+      await sandbox?.close();
       display.close();
       await registry.close();
     }
@@ -139,6 +155,8 @@ export class BakeCommand extends Command {
       progress: ProgressSink;
       cache: { from: CacheSpec | undefined; to: CacheSpec[] };
       restoreOne: <T>(fn: () => Promise<T>) => Promise<T>;
+      run: RunSandboxOptions;
+      isolation: IsolationMode;
     },
   ): Promise<BuildResult> {
     const { store, registry, progress, signal } = ctx;
@@ -149,6 +167,8 @@ export class BakeCommand extends Command {
     // As in tsbuild build: exported cache mounts are restored first, so the first RUN finds them filled.
     if (remote) await ctx.restoreOne(() => remote.restoreMounts(join(store.root, 'cache-mounts'), signal));
     const platform = hostPlatform();
+    // As tsbuild build (and buildx bake): reproducible timestamps for every service.
+    const sourceDateEpoch = envEpoch();
     // `service:NAME` contexts resolve to images built earlier in this bake (already awaited).
     const built = new Map<string, BuildResult>();
     for (const [, v] of s.additionalContexts) {
@@ -164,7 +184,7 @@ export class BakeCommand extends Command {
         tags: s.tags,
         ...(s.target ? { target: s.target } : {}),
         buildArgs: s.args,
-        run: { ...defaultRunOptions, secrets: s.secrets },
+        run: { ...ctx.run, secrets: new Map([...ctx.run.secrets, ...s.secrets]) },
         namedContexts: new Set(s.additionalContexts.keys()),
         openContext: (name) => {
           const spec = s.additionalContexts.get(name);
@@ -174,13 +194,14 @@ export class BakeCommand extends Command {
           return openOciLayoutContext(spec, `service ${s.service}: additional_contexts ${name}`);
         },
         platform,
+        ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
         jobs: ctx.jobs ?? Math.max(1, availableParallelism()),
         pull: ctx.pull,
         noCache: false,
         noCacheStages: new Set(),
         ...(remote ? { remoteCache: remote } : {}),
       },
-      { store, registry, progress, signal },
+      { store, registry, progress, signal, isolation: ctx.isolation },
     ).finally(() => remote?.close());
     for (const spec of ctx.cache.to) info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
     return result;

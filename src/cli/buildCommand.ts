@@ -204,7 +204,8 @@ export function parseKeyValues(items: readonly string[], flag: string, fromEnv: 
   return out;
 }
 
-function envEpoch(): number | undefined {
+/** SOURCE_DATE_EPOCH from the environment (build and bake), validated. */
+export function envEpoch(): number | undefined {
   const raw = process.env['SOURCE_DATE_EPOCH'];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);

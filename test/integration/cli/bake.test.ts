@@ -144,4 +144,63 @@ secrets:
     expect(badSecret.code).not.toBe(0);
     expect(badSecret.stderr).toContain('services.api.build.secrets names secret nope, which the top-level secrets: does not define');
   }, 60_000);
+
+  it('honours --isolation and TSBUILD_ISOLATION like tsbuild build: chroot gives the rootless images, an impossible mode is refused with build\'s message', async () => {
+    const compose = join(repoRoot(), 'examples', 'compose', 'compose.yaml');
+    const env = { BASE_LAYOUT: base.dir, SOURCE_DATE_EPOCH: '1700000000' };
+    const rootless = await runTsbuild(['bake', '-f', compose, '--root', await makeTempDir('tsbuild-bake-store'), '--progress', 'plain', '--isolation', 'rootless', 'db'], { env });
+    expect(rootless.code, rootless.stderr).toBe(0);
+    expect(rootless.stderr).toContain('isolation: rootless (asked for with --isolation rootless)');
+    const chroot = await runTsbuild(['bake', '-f', compose, '--root', await makeTempDir('tsbuild-bake-store'), '--progress', 'plain', 'db'], { env: { ...env, TSBUILD_ISOLATION: 'chroot' } });
+    expect(chroot.code, chroot.stderr).toBe(0);
+    expect(chroot.stderr).toContain('isolation: chroot (asked for with --isolation chroot)');
+    expect(chroot.stderr).toMatch(/#\d+ db \[stage-0 \d\/\d\] RUN mkdir -p \/data/);
+    // The same image, digest for digest, whichever mode built it.
+    expect(chroot.stdout).toMatch(/^db=sha256:[0-9a-f]{64}\n$/);
+    expect(chroot.stdout).toBe(rootless.stdout);
+
+    // `none` never works on this test host (not a throw-away container): refused before anything is built.
+    const store = await makeTempDir('tsbuild-bake-store');
+    const bake = await runTsbuild(['bake', '-f', compose, '--root', store, 'db'], { env: { ...env, TSBUILD_ISOLATION: 'none' } });
+    const build = await runTsbuild(['build', '--root', store, join(repoRoot(), 'examples', 'compose', 'db')], { env: { ...env, TSBUILD_ISOLATION: 'none' } });
+    expect(build.code).toBe(1);
+    expect(bake.code).toBe(build.code);
+    const errorLine = (text: string) => text.split('\n').find((l) => l.startsWith('error: '));
+    expect(errorLine(build.stderr)).toMatch(/^error: --isolation none /);
+    expect(errorLine(bake.stderr)).toBe(errorLine(build.stderr));
+  }, 180_000);
+
+  it('takes build\'s RUN flags: --secret reaches every service (next to compose secrets), a bad --security-opt is refused as build refuses it', async () => {
+    const proj = await makeTempDir('tsbuild-bake-proj');
+    await writeFile(join(proj, 'token.txt'), 'from-compose');
+    await writeFile(
+      join(proj, 'compose.yaml'),
+      `services:
+  api:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM base
+        RUN --mount=type=secret,id=flag_tok --mount=type=secret,id=api_token echo "flag=$(cat /run/secrets/flag_tok) compose=$(cat /run/secrets/api_token)"
+      additional_contexts:
+        base: oci-layout://${base.dir}:latest
+      secrets: [api_token]
+secrets:
+  api_token:
+    file: ./token.txt
+`,
+    );
+    const res = await runTsbuild(['bake', '-f', join(proj, 'compose.yaml'), '--root', await makeTempDir('tsbuild-bake-store'), '--progress', 'plain', '--secret', 'id=flag_tok,env=FLAG_TOK'], { env: { FLAG_TOK: 'from-flag' } });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('flag=from-flag compose=from-compose');
+
+    await writeFile(join(proj, 'Dockerfile'), 'FROM scratch\n');
+    const store = await makeTempDir('tsbuild-bake-store');
+    const bake = await runTsbuild(['bake', '-f', join(proj, 'compose.yaml'), '--root', store, '--security-opt', 'apparmor=x']);
+    const build = await runTsbuild(['build', '--root', store, '--security-opt', 'apparmor=x', proj]);
+    expect(build.code).not.toBe(0);
+    expect(bake.code).toBe(build.code);
+    expect(bake.stderr).toContain('error: unsupported --security-opt "apparmor=x"');
+    expect(build.stderr).toContain('error: unsupported --security-opt "apparmor=x"');
+  }, 120_000);
 });
