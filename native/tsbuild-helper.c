@@ -11,6 +11,12 @@
  *       (wire format: src/isolation/protocol.ts, the only TS file that knows it).
  *   mount-overlay [--readonly] [--userxattr] [--upper DIR --work DIR] --lower DIR... TARGET
  *   umount TARGET
+ *   chown-trap ROOT -- CMD...
+ *       Runs CMD (for --isolation proot: proot -0 -r ROOT ...) under a seccomp filter that sends
+ *       its chown, lchown, fchown and fchownat here (SECCOMP_RET_USER_NOTIF); the new owner is
+ *       recorded as the xattr user.rootlesscontainers of the file inside ROOT instead, and the
+ *       call succeeds (chowntrap.h says how paths are resolved). Exits with CMD's status (128 +
+ *       signal if killed). TSBUILD_CHOWN_TRAP_DEBUG=1 prints what was recorded and ignored.
  *
  * The setup order follows runc/crun (see /work/shared/DESIGN.md, "The native helper").
  */
@@ -19,6 +25,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <net/if.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -40,6 +47,7 @@
 #include <linux/capability.h>
 
 #include "seccomp.h"
+#include "chowntrap.h"
 
 #define SPEC_FD 3
 #define RECORD_FD 4
@@ -1388,6 +1396,119 @@ static int mode_run(void) {
   return exit_code_of(wait_for(init));
 }
 
+/* ------------------------------------------------------------------ mode: chown-trap */
+
+/* Serves notifications until `child` exits; returns its wait status. */
+static int serve_chown_trap(struct chown_trap *t, pid_t child) {
+  struct seccomp_notif_sizes sizes;
+  if (syscall(__NR_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) {
+    kill(child, SIGKILL);
+    fail(errno, "chown-trap: reading the seccomp notification sizes");
+  }
+  /* The kernel's structs may be larger than the headers' (newer fields): size by its answer. */
+  size_t reqsz = sizes.seccomp_notif > sizeof(struct seccomp_notif) ? sizes.seccomp_notif : sizeof(struct seccomp_notif);
+  size_t respsz = sizes.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sizes.seccomp_notif_resp
+                                                                                : sizeof(struct seccomp_notif_resp);
+  struct seccomp_notif *req = malloc(reqsz);
+  struct seccomp_notif_resp *resp = malloc(respsz);
+  if (req == NULL || resp == NULL) {
+    kill(child, SIGKILL);
+    fail(ENOMEM, "chown-trap: allocating notification buffers");
+  }
+  /* A pidfd says when the child exits even if descendants keep the filter alive; without one
+   * (kernel < 5.3) the child is polled. */
+  int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+  int status = -1;
+  for (;;) {
+    struct pollfd fds[2] = {{.fd = t->listener, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+    int n = poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 100);
+    if (n < 0 && errno != EINTR) {
+      kill(child, SIGKILL);
+      fail(errno, "chown-trap: waiting for notifications");
+    }
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      memset(req, 0, reqsz);
+      if (ioctl(t->listener, SECCOMP_IOCTL_NOTIF_RECV, req) == 0) {
+        int r = emulate_chown(t, req);
+        if (r != CHOWN_GONE) {
+          memset(resp, 0, respsz);
+          resp->id = req->id;
+          resp->error = -r;
+          /* ENOENT: the tracee was killed or interrupted meanwhile; nobody waits for the answer. */
+          if (ioctl(t->listener, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT && errno != EINTR) {
+            kill(child, SIGKILL);
+            fail(errno, "chown-trap: answering a chown");
+          }
+        }
+      } else if (errno != ENOENT && errno != EINTR) {
+        kill(child, SIGKILL);
+        fail(errno, "chown-trap: receiving a notification");
+      }
+      continue;
+    }
+    /* POLLHUP on the listener: no process with the filter is left. */
+    bool hup = n > 0 && (fds[0].revents & (POLLHUP | POLLERR)) != 0;
+    if (hup || (n > 0 && pidfd >= 0 && (fds[1].revents & POLLIN)) || pidfd < 0) {
+      pid_t r = waitpid(child, &status, hup ? 0 : WNOHANG);
+      if (r == child) break;
+      if (r < 0 && errno != EINTR) break;
+    }
+  }
+  if (pidfd >= 0) close(pidfd);
+  free(req);
+  free(resp);
+  return status;
+}
+
+static int mode_chown_trap(int argc, char **argv) {
+  if (argc < 5 || strcmp(argv[3], "--") != 0) fail(0, "usage: chown-trap ROOT -- CMD...");
+  char **cmd = argv + 4;
+  struct chown_trap t;
+  memset(&t, 0, sizeof t);
+  if (realpath(argv[2], t.root) == NULL) fail(errno, "chown-trap: resolving %s", argv[2]);
+  t.rootlen = strlen(t.root);
+  if (t.rootlen == 1) t.root[t.rootlen = 0] = '\0';
+  t.rootfd = open(argv[2], O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (t.rootfd < 0) fail(errno, "chown-trap: opening %s", argv[2]);
+  die_with_parent(getppid());
+
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) fail(errno, "creating a socketpair");
+  install_forwarders(true);
+  pid_t self = getpid();
+  pid_t child = fork();
+  if (child < 0) fail(errno, "forking");
+  if (child == 0) {
+    /* Same process group as the helper: the caller kills the group on abort. */
+    close(sp[0]);
+    die_with_parent(self);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(errno, "chown-trap: setting no_new_privs");
+    int listener = install_chown_filter();
+    if (listener < 0) fail(-listener, "chown-trap: installing the seccomp filter (user notification)");
+    int err = send_fd(sp[1], listener);
+    if (err != 0) fail(err, "chown-trap: passing the seccomp listener");
+    close(listener);
+    close(sp[1]);
+    reset_signals();
+    execvp(cmd[0], cmd);
+    err = errno;
+    dprintf(2, "tsbuild-helper: executing %s: %s\n", cmd[0], strerror(err));
+    _exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+  }
+  forward_pid = child;
+  close(sp[1]);
+  t.listener = recv_fd(sp[0]);
+  close(sp[0]);
+  if (t.listener < 0) return exit_code_of(wait_for(child)); /* the child said why on stderr */
+  int status = serve_chown_trap(&t, child);
+  close(t.listener);
+  close(t.rootfd);
+  if (getenv("TSBUILD_CHOWN_TRAP_DEBUG") != NULL)
+    dprintf(2, "tsbuild-helper: chown-trap: %lu recorded, ignored: %lu outside %s, %lu on symlinks, %lu on special files\n",
+            t.recorded, t.outside, argv[2], t.links, t.special);
+  return exit_code_of(status);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -1396,6 +1517,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "run") == 0) return mode_run();
   if (strcmp(mode, "mount-overlay") == 0) return mode_mount_overlay(argc, argv);
   if (strcmp(mode, "umount") == 0) return mode_umount(argc, argv);
-  dprintf(2, "usage: tsbuild-helper enter|run|mount-overlay|umount ...\n");
+  if (strcmp(mode, "chown-trap") == 0) return mode_chown_trap(argc, argv);
+  dprintf(2, "usage: tsbuild-helper enter|run|mount-overlay|umount|chown-trap ...\n");
   return 2;
 }
