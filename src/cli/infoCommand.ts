@@ -43,7 +43,7 @@ export class InfoCommand extends Command {
       auto = `none works: ${(err as Error).message}`;
     }
     const yes = (b: boolean): string => (b ? 'yes' : 'no');
-    const allows = `user namespaces ${yes(probe.unshareUser)}, overlay in a user namespace ${yes(probe.overlayInUserns)}, newuidmap ${yes(probe.newuidmap)}, mount ${yes(probe.mount)}, chroot ${yes(probe.chroot)}, mknod ${yes(probe.mknod)}, ptrace/proot ${yes(probe.proot)}`;
+    const allows = `user namespaces ${yes(probe.unshareUser)}, overlay in a user namespace ${yes(probe.overlayInUserns)}, newuidmap ${yes(probe.newuidmap)}, mount ${yes(probe.mount)}, chroot ${yes(probe.chroot)}, mknod ${yes(probe.mknod)}, ptrace/proot ${yes(probe.proot)}, seccomp user notification ${yes(probe.seccompUserNotif)}`;
     const info = {
       version: this.config.version,
       node: process.version,

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { lgetxattrs } from '../util/fsx.js';
+import { locateHelper } from './helperPath.js';
 import { findSubidRanges, parseSubidFile, type SubidRange } from './idmap.js';
 
 export interface IsolationProbe {
@@ -44,6 +46,11 @@ export interface IsolationCapabilities extends IsolationProbe {
   proot: boolean;
   /** perl is installed (the chroot runtime's launcher: chroot, chdir, setgid/setuid, exec). */
   perl: boolean;
+  /**
+   * The helper's chown-trap works: a seccomp filter with a user-notification listener could be
+   * installed in a child, and a chown there was recorded as the user.rootlesscontainers xattr.
+   */
+  seccompUserNotif: boolean;
 }
 
 export interface ProbeOptions {
@@ -51,6 +58,8 @@ export interface ProbeOptions {
   subgidPath?: string;
   procRoot?: string;
   env?: NodeJS.ProcessEnv;
+  /** The native helper (default: locateHelper's answer). */
+  helperPath?: string;
   signal?: AbortSignal;
 }
 
@@ -159,9 +168,29 @@ async function tries(cmd: string, args: string[], env: NodeJS.ProcessEnv, signal
 }
 
 /**
+ * Runs `chown 4242:4242 DIR/f` under the helper's chown-trap and checks that the owner landed in
+ * the xattr and not on the file: the whole path a proot RUN's chown takes.
+ */
+async function triesChownTrap(dir: string, opts: ProbeOptions, env: NodeJS.ProcessEnv): Promise<boolean> {
+  try {
+    const helper = await locateHelper(opts.helperPath, env);
+    const file = join(dir, 'f');
+    await writeFile(file, '');
+    if (!(await tries(helper, ['chown-trap', dir, '--', 'chown', '4242:4242', file], env, opts.signal))) return false;
+    const st = await stat(file);
+    const value = (await lgetxattrs(file)).find(([name]) => name === 'user.rootlesscontainers')?.[1];
+    // 4242 is the varint 92 21: uid (field 1) and gid (field 2)
+    return st.uid !== 4242 && value !== undefined && value.equals(Buffer.from([0x08, 0x92, 0x21, 0x10, 0x92, 0x21]));
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    return false;
+  }
+}
+
+/**
  * probeIsolation plus what the process can really do, found by trying it in short-lived children
- * (util-linux unshare and mount, proot): user namespaces, overlay inside one, mount rights,
- * CAP_SYS_CHROOT and CAP_MKNOD, ptrace through proot. Takes a few tens of milliseconds; the
+ * (util-linux unshare and mount, proot, the helper's chown-trap): user namespaces, overlay inside
+ * one, mount rights, CAP_SYS_CHROOT and CAP_MKNOD, ptrace through proot, seccomp user notification. Takes a few tens of milliseconds; the
  * caller keeps the result for the whole process.
  */
 export async function probeCapabilities(opts: ProbeOptions & { tmpDir?: string } = {}): Promise<IsolationCapabilities> {
@@ -169,9 +198,9 @@ export async function probeCapabilities(opts: ProbeOptions & { tmpDir?: string }
   const base = await probeIsolation(opts);
   const work = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'tsbuild-probe-'));
   try {
-    for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(join(work, d));
+    for (const d of ['lower', 'upper', 'work', 'merged', 'trap']) await mkdir(join(work, d));
     const overlayOpts = `lowerdir=${join(work, 'lower')},upperdir=${join(work, 'upper')},workdir=${join(work, 'work')}`;
-    const [status, unshareUser, overlayInUserns, mount, proot, perl] = await Promise.all([
+    const [status, unshareUser, overlayInUserns, mount, proot, perl, seccompUserNotif] = await Promise.all([
       readText(join(opts.procRoot ?? '/proc', 'self', 'status'), opts.signal),
       tries('unshare', ['--user', '--map-root-user', 'true'], env, opts.signal),
       tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'overlay', 'overlay', '-o', `${overlayOpts},userxattr`, join(work, 'merged')], env, opts.signal),
@@ -180,6 +209,7 @@ export async function probeCapabilities(opts: ProbeOptions & { tmpDir?: string }
         : tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'tmpfs', 'tmpfs', join(work, 'merged')], env, opts.signal),
       onPath('proot', env).then((found) => found && tries('proot', ['true'], env, opts.signal)),
       onPath('perl', env),
+      triesChownTrap(join(work, 'trap'), opts, env),
     ]);
     // Without util-linux's unshare nothing could be tried: trust the sysctls, as before the probe
     // tried things, rather than refuse rootless where it may well work.
@@ -193,6 +223,7 @@ export async function probeCapabilities(opts: ProbeOptions & { tmpDir?: string }
       mknod: hasCap(status, CAP_MKNOD),
       proot,
       perl,
+      seccompUserNotif,
     };
   } finally {
     await rm(work, { recursive: true, force: true }).catch(() => undefined);

@@ -72,7 +72,7 @@ describe('tsbuild in an unprivileged container', () => {
     const user = { uid: 1000, gid: 1000 };
     const info = await runInUnprivilegedContainer({ args: [node, join(repoRoot(), 'bin/run.js'), 'info'], user, readonlyBinds: [repoRoot()], tmpDir: tmp });
     expect(info.code, info.stderr).toBe(0);
-    expect(info.stdout).toMatch(/^allows: +user namespaces no, overlay in a user namespace no, newuidmap yes, mount no, chroot no, mknod no, ptrace\/proot yes$/m);
+    expect(info.stdout).toMatch(/^allows: +user namespaces no, overlay in a user namespace no, newuidmap yes, mount no, chroot no, mknod no, ptrace\/proot yes, seccomp user notification yes$/m);
     const res = await runInUnprivilegedContainer({
       args: [node, join(repoRoot(), 'bin/run.js'), 'build', '--root', '/tmp/store', '--build-arg', `BASE=${base}`, '/tmp/ctx'],
       user,

@@ -5,7 +5,7 @@ import type { IsolationCapabilities } from '../../../src/isolation/probe.js';
 function caps(over: Partial<IsolationCapabilities>): IsolationCapabilities {
   return {
     uid: 1000, gid: 1000, userName: 'u', userns: true, inUserNamespace: false, subuidRanges: [], subgidRanges: [], newuidmap: true, overlayUserxattr: false,
-    unshareUser: true, overlayInUserns: true, mount: true, chroot: false, mknod: false, proot: true, perl: true,
+    unshareUser: true, overlayInUserns: true, mount: true, chroot: false, mknod: false, proot: true, perl: true, seccompUserNotif: true,
     ...over,
   };
 }
