@@ -17,6 +17,8 @@ import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import type { Runtime } from '../isolation/runtime.js';
+import { ownerWriterFor } from '../layer/ownerWriter.js';
+import type { StoreKind } from '../layer/ownerXattrs.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
 import type { ContentStore } from '../store/contentStore.js';
 import type { ImageStore } from '../store/imageStore.js';
@@ -60,6 +62,8 @@ export interface BuilderDeps {
   mounter: OverlayMounter;
   resolver: ImageResolver;
   xattrFlavor: 'user' | 'trusted';
+  /** The store's kind (default native: real owners). */
+  storeKind?: StoreKind;
   tmpDir: string;
   progress: ProgressSink;
   /** The build cache; absent: every step runs. */
@@ -103,6 +107,7 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     runtime: deps.runtime,
     mounter: deps.mounter,
     xattrFlavor: deps.xattrFlavor,
+    owners: ownerWriterFor(deps.storeKind ?? 'native'),
     tmpDir: deps.tmpDir,
     contextDir: req.contextDir,
     ...(req.contextFilter ? { contextFilter: req.contextFilter } : {}),

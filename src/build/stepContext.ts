@@ -6,6 +6,7 @@ import type { ContextFilter } from '../context/dockerignore.js';
 import type { Instruction } from '../dockerfile/instructions.js';
 import type { ResolvedStage } from '../graph/buildGraph.js';
 import type { Runtime } from '../isolation/runtime.js';
+import type { OwnerWriter } from '../layer/ownerWriter.js';
 import type { ContentStore } from '../store/contentStore.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
 import type { ImageConfig } from '../image/types.js';
@@ -29,6 +30,8 @@ export interface BuildServices {
   runtime: Runtime;
   mounter: OverlayMounter;
   xattrFlavor: 'user' | 'trusted';
+  /** Gives files their owners in the store's way (lchown, or xattrs in a non-root user's store). */
+  owners: OwnerWriter;
   tmpDir: string;
   contextDir: string;
   /** .dockerignore of the build context: true hides a path from COPY/ADD. */

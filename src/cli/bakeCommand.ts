@@ -16,7 +16,7 @@ import { hostPlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import { ISOLATION_REQUESTS, type IsolationMode } from '../isolation/chooseIsolation.js';
 import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
-import { copyStoreFlavor, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
+import { copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
 import type { RunSandboxOptions } from '../build/mounts/runOptions.js';
 import { defaultStoreRoot, openStore, type Store } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
@@ -89,7 +89,7 @@ export class BakeCommand extends Command {
     const display = createProgressDisplay(mode, process.stderr, process.env);
     if (mode !== 'quiet') display.emit({ type: 'info', message: isolationLine(isolation), time: Date.now() });
     const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
-    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir) : await openStore(rootDir, { xattrFlavor: await copyStoreFlavor(rootDir) });
+    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
     const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure], process.env, config);
     const started = Date.now();
     const results = new Map<string, Promise<BuildResult>>();

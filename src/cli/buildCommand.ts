@@ -12,7 +12,7 @@ import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
 import { ISOLATION_REQUESTS } from '../isolation/chooseIsolation.js';
-import { copyStoreFlavor, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
+import { copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
 import { openStore, defaultStoreRoot } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
 import { StoreImageSource } from '../transport/storeSource.js';
@@ -107,7 +107,7 @@ export class BuildCommand extends Command {
 
     reporter.info(isolationLine(isolation));
     const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
-    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir) : await openStore(rootDir, { xattrFlavor: await copyStoreFlavor(rootDir) });
+    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
     const insecureHosts = flags['tls-verify']
       ? []
       : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });

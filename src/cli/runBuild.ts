@@ -79,10 +79,11 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
           images: store.images,
           snapshots: store.snapshots,
           ...(env.isolation === 'chroot' || env.isolation === 'proot'
-            ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor }), mounter: new CopyMounter(store.xattrFlavor) }
+            ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind }), mounter: new CopyMounter(store.xattrFlavor, store.kind) }
             : { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } }),
           resolver,
           xattrFlavor: store.xattrFlavor,
+          storeKind: store.kind,
           tmpDir: store.tmpDir,
           progress,
           cache,

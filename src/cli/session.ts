@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { TsbuildConfig } from '../config/loadConfig.js';
+import type { StoreKind } from '../layer/ownerXattrs.js';
 import { openStore, defaultStoreRoot, type Store } from '../store/storeRoot.js';
 import { RegistryClient } from '../transport/registryClient.js';
 import { fileCredentialLookup } from '../transport/registryAuth.js';
@@ -20,9 +21,10 @@ export async function currentXattrFlavor(): Promise<'user' | 'trusted'> {
   return map[0] === '0' && map[1] === '0' && map[2] === '4294967295' ? 'trusted' : 'user';
 }
 
-export async function openSessionStore(rootFlag: string | undefined): Promise<Store> {
+/** `kind`: what the command needs (a rootless build: native); without it, any store opens. */
+export async function openSessionStore(rootFlag: string | undefined, kind?: StoreKind): Promise<Store> {
   const root = rootFlag ?? defaultStoreRoot(process.env);
-  return openStore(root, { xattrFlavor: await currentXattrFlavor() });
+  return openStore(root, { xattrFlavor: await currentXattrFlavor(), ...(kind ? { kind } : {}) });
 }
 
 /**

@@ -13,6 +13,7 @@ import { delimiter, join, posix } from 'node:path';
 import { parseIdFile } from '../build/steps/resolveOwner.js';
 import { TsbuildError } from '../errors.js';
 import type { XattrFlavor } from '../layer/layerTar.js';
+import type { StoreKind } from '../layer/ownerXattrs.js';
 import { diffCopy, materializeLayers } from '../snapshot/copySnapshot.js';
 import { mknodChar } from '../util/fsx.js';
 import { resolveInRoot } from '../util/scopedPath.js';
@@ -23,6 +24,8 @@ export type CopyLauncher = 'chroot' | 'proot';
 export interface CopyRuntimeOptions {
   launcher: CopyLauncher;
   flavor: XattrFlavor;
+  /** xattr: a non-root user's store (owners, whiteouts and devices in user.* xattrs). */
+  storeKind?: StoreKind;
   killGraceMs?: number;
 }
 
@@ -155,7 +158,7 @@ export class CopyRuntime implements Runtime {
     if ((spec.cgroupProcs ?? []).length > 0) throw this.#unsupported('--memory, --cpus and --pids-limit (no cgroup is joined)');
     signal.throwIfAborted();
     const root = spec.mountpoint;
-    const baseline = await materializeLayers(spec.rootfs.lowerdirs, root, { flavor: this.#opts.flavor, signal });
+    const baseline = await materializeLayers(spec.rootfs.lowerdirs, root, { flavor: this.#opts.flavor, ...this.#kind(), signal });
     const cwd = posix.resolve('/', spec.cwd || '/');
     // Created as root when missing, like the overlay runtime does (Docker's WORKDIR).
     await mkdir(await resolveInRoot(root, cwd), { recursive: true });
@@ -167,8 +170,12 @@ export class CopyRuntime implements Runtime {
         ? ['perl', ['-e', CHROOT_LAUNCHER, root, cwd, String(user.uid), String(user.gid), user.groups.join(' '), ...spec.argv]]
         : ['proot', [user.uid === 0 ? '-0' : `-i`, ...(user.uid === 0 ? [] : [`${user.uid}:${user.gid}`]), '-r', root, '-b', '/dev', '-b', '/proc', '-b', '/sys', '-w', cwd, ...spec.argv]];
     const result = await this.#spawn(await hostCommand(cmd), args, spec.env, output, signal);
-    await diffCopy(root, baseline, spec.rootfs.upperdir, { flavor: this.#opts.flavor, exclude: new Set([...SANDBOX_DIRS, ...hostFiles]), signal });
+    await diffCopy(root, baseline, spec.rootfs.upperdir, { flavor: this.#opts.flavor, ...this.#kind(), newOwner: { uid: user.uid, gid: user.gid }, exclude: new Set([...SANDBOX_DIRS, ...hostFiles]), signal });
     return result;
+  }
+
+  #kind(): { storeKind?: StoreKind } {
+    return this.#opts.storeKind ? { storeKind: this.#opts.storeKind } : {};
   }
 
   #unsupported(what: string): TsbuildError {
@@ -226,21 +233,23 @@ export class CopyRuntime implements Runtime {
  */
 export class CopyMounter {
   readonly #flavor: XattrFlavor;
+  readonly #storeKind: StoreKind;
   // Per build, not per module: which targets are "mounted" and where their changes go.
   readonly #active = new Map<string, { baseline: Awaited<ReturnType<typeof materializeLayers>>; upperdir?: string }>();
 
-  constructor(flavor: XattrFlavor) {
+  constructor(flavor: XattrFlavor, storeKind: StoreKind = 'native') {
     this.#flavor = flavor;
+    this.#storeKind = storeKind;
   }
 
   async mountOverlay(opts: { lowerdirs: string[]; upperdir?: string; readonly?: boolean }, target: string): Promise<void> {
-    const baseline = await materializeLayers(opts.lowerdirs, target, { flavor: this.#flavor });
+    const baseline = await materializeLayers(opts.lowerdirs, target, { flavor: this.#flavor, storeKind: this.#storeKind });
     this.#active.set(target, { baseline, ...(opts.upperdir !== undefined && !opts.readonly ? { upperdir: opts.upperdir } : {}) });
   }
 
   async unmount(target: string): Promise<void> {
     const entry = this.#active.get(target);
     this.#active.delete(target);
-    if (entry?.upperdir !== undefined) await diffCopy(target, entry.baseline, entry.upperdir, { flavor: this.#flavor });
+    if (entry?.upperdir !== undefined) await diffCopy(target, entry.baseline, entry.upperdir, { flavor: this.#flavor, storeKind: this.#storeKind });
   }
 }

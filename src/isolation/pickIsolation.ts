@@ -1,6 +1,7 @@
 /** The effectful edge of chooseIsolation: probe once, choose, and carry the choice across the namespace re-exec. */
 import { readFile } from 'node:fs/promises';
 import type { XattrFlavor } from '../layer/layerTar.js';
+import type { StoreKind } from '../layer/ownerXattrs.js';
 import { storeXattrFlavor } from '../store/storeRoot.js';
 import { chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
 import { inNamespace } from './enterNamespace.js';
@@ -45,7 +46,7 @@ const CAP_SYS_ADMIN = 21n;
  * `trusted` where this process could also build with root overlay (real root with CAP_SYS_ADMIN,
  * so the store stays usable by the default mode), else `user`, which root can set without it.
  */
-export async function copyStoreFlavor(root: string): Promise<XattrFlavor> {
+async function copyStoreFlavor(root: string): Promise<XattrFlavor> {
   const existing = await storeXattrFlavor(root);
   if (existing !== undefined) return existing;
   const [status, uidMap] = await Promise.all([readFile('/proc/self/status', 'utf8').catch(() => ''), readFile('/proc/self/uid_map', 'utf8').catch(() => '')]);
@@ -53,4 +54,13 @@ export async function copyStoreFlavor(root: string): Promise<XattrFlavor> {
   const sysAdmin = capEff !== undefined && ((BigInt(`0x${capEff}`) >> CAP_SYS_ADMIN) & 1n) === 1n;
   const initialUserns = /^\s*0\s+0\s+4294967295\s*$/.test(uidMap);
   return process.getuid?.() === 0 && sysAdmin && initialUserns ? 'trusted' : 'user';
+}
+
+/**
+ * The store a copy-mode build opens: root writes real owners and device nodes; any other user
+ * (no user namespace here, so it cannot chown or mknod) records them in xattrs (src/layer/README.md).
+ */
+export async function copyStoreOptions(root: string): Promise<{ xattrFlavor: XattrFlavor; kind: StoreKind }> {
+  if (process.getuid?.() !== 0) return { xattrFlavor: 'user', kind: 'xattr' };
+  return { xattrFlavor: await copyStoreFlavor(root), kind: 'native' };
 }

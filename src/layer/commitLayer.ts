@@ -3,6 +3,7 @@ import { TsbuildError, wrapError } from '../errors.js';
 import type { ContentStore } from '../store/contentStore.js';
 import { adaptiveGzip } from './adaptiveGzip.js';
 import { EMPTY_TAR_SIZE, layerTar, type XattrFlavor } from './layerTar.js';
+import type { StoreKind } from './ownerXattrs.js';
 
 export const LAYER_MEDIA_TYPE_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
@@ -19,6 +20,7 @@ export interface LayerInfo {
 
 export interface CommitLayerOptions {
   xattrFlavor: XattrFlavor;
+  storeKind?: StoreKind;
   sourceDateEpoch?: number;
   signal?: AbortSignal;
   /** zlib level; default 1, because compressing binary data is the slowest part of a build. */

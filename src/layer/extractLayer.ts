@@ -1,18 +1,22 @@
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, link, lstat, lutimes, mkdir, open, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { TsbuildError, wrapError } from '../errors.js';
-import { lsetxattr, mknodChar, mknodRaw } from '../util/fsx.js';
+import { lsetxattr, mknodRaw } from '../util/fsx.js';
 import type { XattrFlavor } from './layerTar.js';
+import { ownerWriterFor, type OwnerWriter } from './ownerWriter.js';
+import { isBookkeepingXattr, type StoreKind } from './ownerXattrs.js';
 import { readTar, type TarEntry } from './tarReader.js';
 const { S_IFCHR, S_IFBLK, S_IFIFO } = fsConstants;
 
 export interface ExtractLayerOptions {
   xattrFlavor: XattrFlavor;
+  /** native: real owners and device nodes; xattr: recorded in user.* xattrs (ownerXattrs.ts). */
+  storeKind?: StoreKind;
   signal?: AbortSignal;
 }
 
@@ -74,7 +78,7 @@ export async function extractLayer(
     throw new TsbuildError('LAYER_INVALID', `extracting layer: unsupported media type ${mediaType}`);
   }
   const hash = createHash('sha256');
-  const writer = new TreeWriter(dest, opts.xattrFlavor);
+  const writer = new TreeWriter(dest, opts.xattrFlavor, ownerWriterFor(opts.storeKind ?? 'native'));
   // pipeline() rejects as soon as gunzip fails, while the consumer may still be writing an
   // entry; the caller then removes `dest`, so it must not return before the writes have stopped.
   let consuming: Promise<void> | undefined;
@@ -133,6 +137,7 @@ class TreeWriter {
   constructor(
     private readonly dest: string,
     private readonly flavor: XattrFlavor,
+    private readonly owners: OwnerWriter,
   ) {}
 
   async write(e: TarEntry): Promise<void> {
@@ -164,7 +169,7 @@ class TreeWriter {
         const fh = await open(abs, WRITE_NEW, 0o600);
         try {
           for await (const chunk of e.body) await writeAll(fh, chunk);
-          await this.chownWith(() => fh.chown(e.uid, e.gid));
+          await this.chownWith(() => (this.owners.kind === 'native' ? fh.chown(e.uid, e.gid) : this.owners.chown(abs, e.uid, e.gid, { created: true })));
           await fh.chmod(e.mode & 0o7777);
         } finally {
           await fh.close();
@@ -176,7 +181,7 @@ class TreeWriter {
       case 'symlink': {
         await this.remove(rel, abs);
         await symlink(e.linkpath, abs);
-        await this.chownWith(() => lchown(abs, e.uid, e.gid));
+        await this.chownWith(() => this.owners.chown(abs, e.uid, e.gid, { created: true }));
         await this.setXattrs(abs, e.xattrs);
         await lutimes(abs, e.mtime, e.mtime);
         return;
@@ -196,7 +201,8 @@ class TreeWriter {
         await this.remove(rel, abs);
         const typeBits = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
         try {
-          await mknodRaw(abs, typeBits | (e.mode & 0o7777), e.devmajor, e.devminor);
+          if (e.type !== 'fifo') await this.owners.device(abs, { type: e.type, major: e.devmajor, minor: e.devminor }, e.mode);
+          else await mknodRaw(abs, typeBits | (e.mode & 0o7777), e.devmajor, e.devminor);
         } catch (err) {
           // Without CAP_MKNOD (rootless) devices cannot exist; images rarely need them.
           if (isRefused(err)) {
@@ -205,7 +211,7 @@ class TreeWriter {
           }
           throw err;
         }
-        await this.chownWith(() => lchown(abs, e.uid, e.gid));
+        await this.chownWith(() => this.owners.chown(abs, e.uid, e.gid, { created: true }));
         await chmod(abs, e.mode & 0o7777);
         await this.setXattrs(abs, e.xattrs);
         await utimes(abs, e.mtime, e.mtime);
@@ -220,7 +226,8 @@ class TreeWriter {
     for (const rel of rels) {
       const m = this.dirMeta.get(rel)!;
       const abs = rel === '' ? this.dest : join(this.dest, rel);
-      await this.chownWith(() => lchown(abs, m.uid, m.gid));
+      // Only this pass gives directories owners: none carries one yet.
+      await this.chownWith(() => this.owners.chown(abs, m.uid, m.gid, { created: true }));
       await chmod(abs, m.mode & 0o7777);
       await utimes(abs, m.mtime, m.mtime);
     }
@@ -248,9 +255,9 @@ class TreeWriter {
     const rel = [...dirParts, name].join('/');
     const abs = join(this.dest, rel);
     await this.remove(rel, abs);
-    await mknodChar(abs, 0, 0, 0);
+    await this.owners.whiteout(abs);
     // Owner and time too, so re-archiving an unpacked layer reproduces its diffID.
-    await this.chownWith(() => lchown(abs, e.uid, e.gid));
+    await this.chownWith(() => this.owners.chown(abs, e.uid, e.gid, { created: true }));
     await utimes(abs, e.mtime, e.mtime);
   }
 
@@ -308,10 +315,11 @@ class TreeWriter {
 
   private async setXattrs(abs: string, xattrs: Array<[string, Buffer]>): Promise<void> {
     for (const [name, value] of xattrs) {
-      // A layer must not forge overlayfs metadata (redirects, metacopy, opaque) in a lowerdir.
-      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      // A layer must not forge overlayfs metadata (redirects, metacopy, opaque) in a lowerdir,
+      // nor owners or devices in an xattr store.
+      if (isBookkeepingXattr(name, this.owners.kind)) continue;
       try {
-        await lsetxattr(abs, name, value);
+        await this.owners.setXattr(abs, name, value);
       } catch (err) {
         if (isRefused(err)) this.skipped.xattrs++;
         else throw err;

@@ -1,15 +1,19 @@
 import type { BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { wrapError } from '../errors.js';
+import { TsbuildError, wrapError } from '../errors.js';
 import { lgetxattrs } from '../util/fsx.js';
+import { ownerWriterFor } from './ownerWriter.js';
+import { entryMeta, isBookkeepingXattr, type EntryMeta, type StoreKind } from './ownerXattrs.js';
 import { BLOCK, encodeTarHeader, padding, type TarHeaderFields } from './tarHeader.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../util/fileType.js';
+import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../util/fileType.js';
 
 export type XattrFlavor = 'user' | 'trusted';
 
 export interface LayerTarOptions {
   xattrFlavor: XattrFlavor;
+  /** Where owners, whiteouts and devices are read from (default native: lstat). */
+  storeKind?: StoreKind;
   /** Clamp mtimes to this (seconds): `mtime > epoch ? epoch : mtime`. */
   sourceDateEpoch?: number;
   signal?: AbortSignal;
@@ -33,6 +37,7 @@ interface Node {
   abs: string;
   st: BigIntStats;
   xattrs: Array<[string, Buffer]>;
+  meta: EntryMeta;
   opaque: boolean;
   /** A small regular file's first st.size bytes (zero-filled if it shrank meanwhile). */
   data?: Buffer;
@@ -48,18 +53,19 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   const out = new Batcher();
   const links = new Map<string, string>();
   const opaqueKey = `${opts.xattrFlavor}.overlay.opaque`;
+  const kind = opts.storeKind ?? 'native';
 
   async function* walk(absDir: string, relDir: string): AsyncGenerator<Buffer> {
     opts.signal?.throwIfAborted();
     const names = (await readdir(absDir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (let i = 0; i < names.length; i += STAT_PARALLEL) {
-      const batch = await Promise.all(names.slice(i, i + STAT_PARALLEL).map((name) => inspect(absDir, relDir, name, opaqueKey)));
+      const batch = await Promise.all(names.slice(i, i + STAT_PARALLEL).map((name) => inspect(absDir, relDir, name, opaqueKey, kind)));
       for (const node of batch) yield* entry(node);
     }
   }
 
   async function* entry(node: Node): AsyncGenerator<Buffer> {
-    const { st, rel, abs } = node;
+    const { st, rel, abs, meta } = node;
     const kind = st.mode & S_IFMT;
     const base = headerBase(node, opts.sourceDateEpoch);
     if (kind === S_IFDIR) {
@@ -68,8 +74,11 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
         yield* out.push(encodeTarHeader({ ...base, path: `${rel}/.wh..wh..opq`, type: 'file', mode: 0o644, xattrs: [] }));
       }
       yield* walk(abs, rel);
-    } else if (kind === S_IFCHR && st.rdev === 0n) {
-      yield* out.push(encodeTarHeader({ ...base, path: whiteoutPath(rel, node.name), type: 'file', xattrs: [] }));
+    } else if (meta.whiteout) {
+      // Mode 0 as the 0/0 char device has it (an xattr store's whiteout file is 0600).
+      yield* out.push(encodeTarHeader({ ...base, mode: 0, path: whiteoutPath(rel, node.name), type: 'file', xattrs: [] }));
+    } else if (meta.device !== undefined) {
+      yield* out.push(encodeTarHeader({ ...base, path: rel, type: meta.device.type, devmajor: meta.device.major, devminor: meta.device.minor }));
     } else if (kind === S_IFREG) {
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1n ? links.get(key) : undefined;
@@ -90,16 +99,6 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
     } else if (kind === S_IFLNK) {
       const target = await readlink(abs);
       yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'symlink', linkpath: target }));
-    } else if (kind === S_IFCHR || kind === S_IFBLK) {
-      yield* out.push(
-        encodeTarHeader({
-          ...base,
-          path: rel,
-          type: kind === S_IFCHR ? 'char' : 'block',
-          devmajor: devMajor(st.rdev),
-          devminor: devMinor(st.rdev),
-        }),
-      );
     } else if (kind === S_IFIFO) {
       yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'fifo' }));
     }
@@ -116,15 +115,22 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   }
 }
 
-async function inspect(absDir: string, relDir: string, name: string, opaqueKey: string): Promise<Node> {
+async function inspect(absDir: string, relDir: string, name: string, opaqueKey: string, kind: StoreKind): Promise<Node> {
   const abs = join(absDir, name);
   const st = await lstat(abs, { bigint: true });
-  const all = await lgetxattrs(abs);
-  // overlayfs' own bookkeeping (opaque, origin, impure, redirect…) never goes into a layer.
-  const xattrs = all.filter(([k]) => !k.startsWith('user.overlay.') && !k.startsWith('trusted.overlay.'));
+  const all = kind === 'native' ? await lgetxattrs(abs) : await ownerWriterFor(kind).readXattrs(abs);
+  // overlayfs' own bookkeeping (opaque, origin, impure, redirect…) and the xattr store's owner and
+  // device records never go into a layer.
+  const xattrs = all.filter(([k]) => !isBookkeepingXattr(k, kind));
   const opaque = all.some(([k, v]) => k === opaqueKey && v.toString() === 'y');
-  const node: Node = { name, rel: relDir === '' ? name : `${relDir}/${name}`, abs, st, xattrs, opaque };
-  if ((st.mode & S_IFMT) === S_IFREG && st.size > 0n && st.size <= BigInt(PREFETCH_MAX)) node.data = await readSmall(abs, Number(st.size));
+  let meta: EntryMeta;
+  try {
+    meta = entryMeta(kind, st, all);
+  } catch (err) {
+    throw new TsbuildError('LAYER_INVALID', `archiving ${abs}: ${(err as Error).message}`, { cause: err, hint: 'the store holds a damaged owner or device record; remove the store (--root) and build again' });
+  }
+  const node: Node = { name, rel: relDir === '' ? name : `${relDir}/${name}`, abs, st, xattrs, meta, opaque };
+  if ((st.mode & S_IFMT) === S_IFREG && !meta.whiteout && meta.device === undefined && st.size > 0n && st.size <= BigInt(PREFETCH_MAX)) node.data = await readSmall(abs, Number(st.size));
   return node;
 }
 
@@ -150,8 +156,8 @@ function headerBase(node: Node, epoch: number | undefined): Omit<TarHeaderFields
   const seconds = Number(st.mtimeNs / 1_000_000_000n);
   return {
     mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    uid: node.meta.uid,
+    gid: node.meta.gid,
     size: 0,
     mtime: epoch !== undefined && seconds > epoch ? epoch : seconds,
     xattrs: node.xattrs,
@@ -160,15 +166,6 @@ function headerBase(node: Node, epoch: number | undefined): Omit<TarHeaderFields
 
 function whiteoutPath(rel: string, name: string): string {
   return `${rel.slice(0, rel.length - name.length)}.wh.${name}`;
-}
-
-// glibc's gnu_dev_major/minor for the 64-bit dev_t encoding.
-function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-}
-
-function devMinor(rdev: bigint): number {
-  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
 }
 
 /**

@@ -7,10 +7,12 @@
  */
 import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
-import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rename, symlink } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, lutimes, mkdir, readdir, readlink, rename, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { XattrFlavor } from '../layer/layerTar.js';
-import { lgetxattrs, lsetxattr, mknodChar, mknodRaw } from '../util/fsx.js';
+import { ownerWriterFor, type OwnerWriter } from '../layer/ownerWriter.js';
+import { devMajor, devMinor, entryMeta, OWNER_XATTR, type Owner, type StoreKind } from '../layer/ownerXattrs.js';
+import { lgetxattrs, lsetxattr, mknodRaw } from '../util/fsx.js';
 import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../util/fileType.js';
 
 
@@ -46,10 +48,6 @@ function kind(st: BigIntStats): bigint {
   return st.mode & S_IFMT;
 }
 
-function isWhiteout(st: BigIntStats): boolean {
-  return kind(st) === S_IFCHR && st.rdev === 0n;
-}
-
 function isOverlayXattr(name: string): boolean {
   return name.startsWith('user.overlay.') || name.startsWith('trusted.overlay.');
 }
@@ -68,15 +66,18 @@ async function lstatOrUndefined(abs: string): Promise<BigIntStats | undefined> {
   }
 }
 
-/** Owner, mode, xattrs (overlay bookkeeping dropped) and times of `st` onto `dst`. */
-async function copyMeta(dst: string, st: BigIntStats, xattrs: Array<[string, Buffer]>): Promise<void> {
+/**
+ * Owner, mode, xattrs (overlay bookkeeping dropped) and times of `st` onto `dst`. In an xattr
+ * store the owner is one of the xattrs, set before the mode (setting one needs write permission).
+ */
+async function copyMeta(dst: string, st: BigIntStats, xattrs: Array<[string, Buffer]>, owners: OwnerWriter): Promise<void> {
   const k = kind(st);
-  await lchown(dst, Number(st.uid), Number(st.gid));
+  const copied = xattrs.filter(([name]) => !isOverlayXattr(name));
+  if (owners.kind === 'native') await owners.chown(dst, Number(st.uid), Number(st.gid));
+  else for (const [name, value] of copied) await owners.setXattr(dst, name, value);
   // chown clears setuid/setgid, so the mode comes after it; symlinks have no mode of their own.
   if (k !== S_IFLNK) await chmod(dst, Number(st.mode & 0o7777n));
-  for (const [name, value] of xattrs) {
-    if (!isOverlayXattr(name)) await lsetxattr(dst, name, value);
-  }
+  if (owners.kind === 'native') for (const [name, value] of copied) await lsetxattr(dst, name, value);
   await lutimes(dst, nsToSeconds(st.atimeNs), nsToSeconds(st.mtimeNs));
 }
 
@@ -89,7 +90,9 @@ function nsToSeconds(ns: bigint): number {
  * whiteouts, `<flavor>.overlay.opaque` hides what is below a directory) into the empty
  * directory `target`, and returns the baseline to diff against after the step.
  */
-export async function materializeLayers(lowerdirs: readonly string[], target: string, opts: { flavor: XattrFlavor; signal?: AbortSignal }): Promise<CopyBaseline> {
+export async function materializeLayers(lowerdirs: readonly string[], target: string, opts: { flavor: XattrFlavor; storeKind?: StoreKind; signal?: AbortSignal }): Promise<CopyBaseline> {
+  const kindOfStore = opts.storeKind ?? 'native';
+  const owners = ownerWriterFor(kindOfStore);
   // Hardlinks inside the chain stay hardlinks inside the copy (never links into a layer dir).
   const linked = new Map<string, string>();
 
@@ -108,8 +111,9 @@ export async function materializeLayers(lowerdirs: readonly string[], target: st
       const src = join(dirLayers[layer]!, childRel);
       const dst = join(target, childRel);
       const k = kind(st);
-      if (isWhiteout(st) || k === S_IFSOCK) continue;
-      const xattrs = await lgetxattrs(src);
+      if (k === S_IFSOCK) continue;
+      const xattrs = await owners.readXattrs(src);
+      if (entryMeta(kindOfStore, st, xattrs).whiteout) continue;
       if (k === S_IFDIR) {
         // The directory's own layer and, unless it is opaque, the directories of the same path below it.
         const chain = [dirLayers[layer]!];
@@ -125,7 +129,7 @@ export async function materializeLayers(lowerdirs: readonly string[], target: st
         await mkdir(dst, { mode: 0o700 });
         await copyDir(childRel, chain);
         // After the children, whose creation moved the directory's mtime.
-        await copyMeta(dst, st, xattrs);
+        await copyMeta(dst, st, xattrs, owners);
         continue;
       }
       if (k === S_IFREG && st.nlink > 1n) {
@@ -139,8 +143,8 @@ export async function materializeLayers(lowerdirs: readonly string[], target: st
       }
       if (k === S_IFREG) await copyFile(src, dst, constants.COPYFILE_FICLONE);
       else if (k === S_IFLNK) await symlink(await readlink(src), dst);
-      else await mknodRaw(dst, Number(st.mode), Number((st.rdev >> 8n) & 0xfffn), Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & ~0xffn)));
-      await copyMeta(dst, st, xattrs);
+      else await mknodRaw(dst, Number(st.mode), devMajor(st.rdev), devMinor(st.rdev));
+      await copyMeta(dst, st, xattrs, owners);
     }
   }
 
@@ -167,6 +171,12 @@ async function takeBaseline(root: string): Promise<CopyBaseline> {
 
 export interface DiffOptions {
   flavor: XattrFlavor;
+  storeKind?: StoreKind;
+  /**
+   * xattr store: the owner of entries the step created without recording one (a RUN as a
+   * non-root USER under proot creates them as the real user); absent: 0:0.
+   */
+  newOwner?: Owner;
   /** Paths (relative, e.g. `dev`, `etc/hosts`) left out entirely: what the overlay sandbox mounts over. */
   exclude?: ReadonlySet<string>;
   signal?: AbortSignal;
@@ -182,6 +192,8 @@ export interface DiffOptions {
  * subtrees are looked at closely, as overlayfs' copy-up would have recorded them.
  */
 export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: string, opts: DiffOptions): Promise<void> {
+  const owners = ownerWriterFor(opts.storeKind ?? 'native');
+  const newOwner = owners.kind === 'xattr' && opts.newOwner && (opts.newOwner.uid !== 0 || opts.newOwner.gid !== 0) ? opts.newOwner : undefined;
   /** Returns true when anything under `rel` went into the upper dir. */
   async function diffDir(rel: string): Promise<boolean> {
     opts.signal?.throwIfAborted();
@@ -209,7 +221,7 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
             await ensureUpper();
             const dst = join(upperdir, childRel);
             if (!below) await mkdir(dst, { mode: 0o700 });
-            await copyMeta(dst, st, await lgetxattrs(abs));
+            await copyMeta(dst, st, await owners.readXattrs(abs), owners);
           }
         } else if (base.ctimeNs !== st.ctimeNs && !onlyLostALink(base, st)) {
           await ensureUpper();
@@ -221,14 +233,23 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
       await ensureUpper();
       const dst = join(upperdir, childRel);
       await rename(abs, dst);
+      if (newOwner !== undefined) await recordNewOwners(dst, newOwner, owners);
       if (isDir && base !== undefined) await lsetxattr(dst, `${opts.flavor}.overlay.opaque`, Buffer.from('y'));
     }
     for (const name of baseline.children.get(rel) ?? []) {
       if (present.has(name) || opts.exclude?.has(rel === '' ? name : `${rel}/${name}`)) continue;
       await ensureUpper();
-      await mknodChar(join(upperdir, rel === '' ? name : `${rel}/${name}`), 0, 0, 0);
+      await owners.whiteout(join(upperdir, rel === '' ? name : `${rel}/${name}`));
     }
     return changed;
   }
   await diffDir('');
+}
+
+/** Gives every entry under `path` (itself included) that has no owner record `owner`. */
+async function recordNewOwners(path: string, owner: Owner, owners: OwnerWriter): Promise<void> {
+  const st = await lstat(path);
+  if (!st.isFile() && !st.isDirectory()) return;
+  if (!(await owners.readXattrs(path)).some(([name]) => name === OWNER_XATTR)) await owners.chown(path, owner.uid, owner.gid);
+  if (st.isDirectory()) for (const name of await readdir(path)) await recordNewOwners(join(path, name), owner, owners);
 }

@@ -5,6 +5,7 @@ import { TsbuildError, wrapError } from '../errors.js';
 import { commitLayer, type LayerInfo } from '../layer/commitLayer.js';
 import { extractLayer } from '../layer/extractLayer.js';
 import type { XattrFlavor } from '../layer/layerTar.js';
+import type { StoreKind } from '../layer/ownerXattrs.js';
 import type { ContentStore } from '../store/contentStore.js';
 import { digestHex } from '../store/digest.js';
 import { testPausePoint } from '../util/testPause.js';
@@ -26,6 +27,8 @@ export interface SnapshotterOptions {
   layersDir: string;
   tmpDir: string;
   xattrFlavor: XattrFlavor;
+  /** How owners and special files are kept in layer dirs (default native). */
+  storeKind?: StoreKind;
   content: ContentStore;
 }
 
@@ -38,6 +41,7 @@ export class Snapshotter {
   private readonly layersDir: string;
   private readonly tmpDir: string;
   private readonly xattrFlavor: XattrFlavor;
+  private readonly storeKind: StoreKind;
   private readonly content: ContentStore;
   // In-flight extractions, so concurrent stages needing one base layer unpack it once.
   private readonly pending = new Map<string, Promise<void>>();
@@ -46,6 +50,7 @@ export class Snapshotter {
     this.layersDir = opts.layersDir;
     this.tmpDir = opts.tmpDir;
     this.xattrFlavor = opts.xattrFlavor;
+    this.storeKind = opts.storeKind ?? 'native';
     this.content = opts.content;
   }
 
@@ -92,6 +97,7 @@ export class Snapshotter {
       await mkdir(fs);
       const { diffID: got } = await extractLayer(await open(), mediaType, fs, {
         xattrFlavor: this.xattrFlavor,
+        storeKind: this.storeKind,
         ...(signal ? { signal } : {}),
       });
       if (got !== diffID) {
@@ -138,7 +144,7 @@ export class Snapshotter {
    * The snapshot must be unmounted.
    */
   async commit(active: ActiveSnapshot, opts: { sourceDateEpoch?: number; signal?: AbortSignal; onProgress?: (bytes: number, done: boolean) => void } = {}): Promise<LayerInfo> {
-    const info = await commitLayer(active.upperdir, this.content, { xattrFlavor: this.xattrFlavor, ...opts });
+    const info = await commitLayer(active.upperdir, this.content, { xattrFlavor: this.xattrFlavor, storeKind: this.storeKind, ...opts });
     await testPausePoint('layer-commit');
     try {
       await this.install(active.upperdir, this.layerDir(info.diffID));

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import type { XattrFlavor } from '../layer/layerTar.js';
+import type { StoreKind } from '../layer/ownerXattrs.js';
 import { Snapshotter } from '../snapshot/snapshotter.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { ContentStore } from './contentStore.js';
@@ -16,11 +17,14 @@ export interface Store {
   tmpDir: string;
   layersDir: string;
   xattrFlavor: XattrFlavor;
+  kind: StoreKind;
 }
 
 interface StoreJson {
   version: 1;
   xattrFlavor: XattrFlavor;
+  /** Absent in stores made before kinds existed: native. */
+  kind?: StoreKind;
 }
 
 /** TSBUILD_ROOT, else $XDG_DATA_HOME/tsbuild, else ~/.local/share/tsbuild. */
@@ -33,9 +37,11 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
 /**
  * Opens (creating if needed) the store at `root`. The xattr flavor is fixed at creation: layers
  * unpacked for rootless overlay (user.overlay.*) are wrong for root overlay (trusted.overlay.*)
- * and vice versa, so a mismatch is refused rather than silently mixed.
+ * and vice versa, so a mismatch is refused rather than silently mixed. So is the kind (real
+ * owners, or owners recorded in xattrs by a non-root user without user namespaces): `kind` is
+ * what the caller needs (a new store gets it); without it, the store's own is taken (native when new).
  */
-export async function openStore(root: string, opts: { xattrFlavor: XattrFlavor }): Promise<Store> {
+export async function openStore(root: string, opts: { xattrFlavor: XattrFlavor; kind?: StoreKind }): Promise<Store> {
   const tmpDir = join(root, 'tmp');
   const layersDir = join(root, 'layers');
   await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
@@ -44,27 +50,29 @@ export async function openStore(root: string, opts: { xattrFlavor: XattrFlavor }
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   await mkdir(layersDir, { recursive: true, mode: 0o700 });
   await Promise.all([chmod(tmpDir, 0o700), chmod(layersDir, 0o700)]);
-  await ensureStoreJson(root, tmpDir, opts.xattrFlavor);
+  const kind = await ensureStoreJson(root, tmpDir, opts.xattrFlavor, opts.kind);
   const content = new ContentStore(root);
   return {
     root,
     content,
     images: new ImageStore(root),
-    snapshots: new Snapshotter({ layersDir, tmpDir, xattrFlavor: opts.xattrFlavor, content }),
+    snapshots: new Snapshotter({ layersDir, tmpDir, xattrFlavor: opts.xattrFlavor, storeKind: kind, content }),
     tmpDir,
     layersDir,
     xattrFlavor: opts.xattrFlavor,
+    kind,
   };
 }
 
-async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor): Promise<void> {
+async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor, wanted: StoreKind | undefined): Promise<StoreKind> {
   const path = join(root, 'store.json');
   let existing = await readStoreJson(path);
   if (existing === undefined) {
     // link() of a finished temp file creates store.json exclusively and completely: of two
     // processes creating a store at once, exactly one wins and the other reads its file.
     const tmp = join(tmpDir, `store.json.${process.pid}.${Date.now()}`);
-    await writeFileAtomic(tmp, `${JSON.stringify({ version: 1, xattrFlavor: flavor } satisfies StoreJson)}\n`);
+    const json: StoreJson = { version: 1, xattrFlavor: flavor, ...(wanted === 'xattr' ? { kind: wanted } : {}) };
+    await writeFileAtomic(tmp, `${JSON.stringify(json)}\n`);
     try {
       await link(tmp, path);
     } catch (err) {
@@ -79,6 +87,16 @@ async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor
       hint: 'this store was written by another tsbuild version; use a different --root',
     });
   }
+  const kind = existing.kind ?? 'native';
+  if (wanted !== undefined && kind !== wanted) {
+    throw new TsbuildError(
+      'STORE_INCOMPATIBLE',
+      kind === 'xattr'
+        ? `opening store ${root}: it records owners and whiteouts in xattrs (made by a non-root build without user namespaces), this build needs real owners`
+        : `opening store ${root}: it holds real owners and device nodes, which this build cannot write as a non-root user without user namespaces (it records them in xattrs)`,
+      { hint: `use a different --root (or TSBUILD_ROOT) for ${wanted === 'xattr' ? 'non-root builds without user namespaces' : 'this build'}` },
+    );
+  }
   if (existing.xattrFlavor !== flavor) {
     throw new TsbuildError(
       'STORE_INCOMPATIBLE',
@@ -86,6 +104,13 @@ async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor
       { hint: `use a different --root (or TSBUILD_ROOT) for ${flavor === 'user' ? 'rootless' : 'root'} builds` },
     );
   }
+  return kind;
+}
+
+/** The kind of the store at `root`, or undefined when it has no store.json yet. */
+export async function storeKind(root: string): Promise<StoreKind | undefined> {
+  const json = await readStoreJson(join(root, 'store.json'));
+  return json === undefined ? undefined : (json.kind ?? 'native');
 }
 
 /** The xattr flavor a store at `root` was created with, or undefined when it has no store.json yet. */

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, constants, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, copyFile, constants, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Stats } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +13,7 @@ import pLimit from 'p-limit';
 import * as tar from 'tar';
 import { TsbuildError } from '../../errors.js';
 import { PatternMatcher } from '../../context/patternMatcher.js';
+import { ownerWriterFor, type OwnerWriter } from '../../layer/ownerWriter.js';
 import { resolveInRoot } from '../../util/scopedPath.js';
 import { modeFor, type ChmodSpec } from './chmodSpec.js';
 import { expandSource, hasMagic } from './globSources.js';
@@ -31,6 +32,8 @@ export interface CopyRequest {
   /** Absolute path inside the image (WORKDIR already applied). */
   dest: string;
   owner?: Ownership;
+  /** How owners are written (the store's kind); default: lchown. */
+  owners?: OwnerWriter;
   chmod?: ChmodSpec;
   /**
    * COPY --exclude patterns (moby/patternmatcher): matched against each path relative to the
@@ -66,6 +69,7 @@ export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
     throw new TsbuildError('COPY_SOURCE', 'when using COPY with more than one source file, the destination must be a directory and end with a /');
   }
   const owner = req.owner ?? { uid: 0, gid: 0 };
+  const owners = req.owners ?? ownerWriterFor('native');
   const limit = pLimit(FILE_CONCURRENCY);
   const summary: CopySummary = { files: 0 };
   const excluded = excludeFilter(req.exclude);
@@ -109,13 +113,13 @@ export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
     }
     const kept = req.parents ? keptPath(rel, pivots.get(rel) ?? '') : undefined;
     if (st.isDirectory()) {
-      const destDir = await ensureDir(req.destRoot, kept !== undefined ? posix.join(req.dest, kept) : req.dest, owner);
-      await copyTree(srcPath, req.destRoot, posix.relative(req.destRoot, destDir), owner, req, limit, summary, { base: srcPath, excluded });
+      const destDir = await ensureDir(req.destRoot, kept !== undefined ? posix.join(req.dest, kept) : req.dest, owner, owners);
+      await copyTree(srcPath, req.destRoot, posix.relative(req.destRoot, destDir), owner, owners, req, limit, summary, { base: srcPath, excluded });
       continue;
     }
     if (req.extractArchives && st.isFile() && (await archiveKind(srcPath)) !== undefined) {
-      const destDir = await ensureDir(req.destRoot, req.dest, owner);
-      await extractArchive(srcPath, destDir, req.owner, req.signal);
+      const destDir = await ensureDir(req.destRoot, req.dest, owner, owners);
+      await extractArchive(srcPath, destDir, req.owner, owners, req.signal);
       summary.files++;
       continue;
     }
@@ -127,8 +131,8 @@ export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
       const ex = await lstat(existing).catch(() => undefined);
       if (ex?.isDirectory()) targetPath = posix.join(req.dest, posix.basename(rel));
     }
-    await ensureDir(req.destRoot, posix.dirname(targetPath), owner);
-    await copyEntry(srcPath, st, req.destRoot, targetPath, owner, req.chmod);
+    await ensureDir(req.destRoot, posix.dirname(targetPath), owner, owners);
+    await copyEntry(srcPath, st, req.destRoot, targetPath, owner, owners, req.chmod);
     summary.files++;
   }
   return summary;
@@ -172,7 +176,7 @@ async function visibleSources(req: CopyRequest, matches: string[]): Promise<stri
 }
 
 /** mkdir -p inside the root; directories it creates get the step's owner, as BuildKit does. */
-async function ensureDir(root: string, path: string, owner: Ownership): Promise<string> {
+async function ensureDir(root: string, path: string, owner: Ownership, owners: OwnerWriter): Promise<string> {
   const parts = posix.normalize(`/${path}`).split('/').filter(Boolean);
   let current = '/';
   for (const part of parts) {
@@ -184,7 +188,7 @@ async function ensureDir(root: string, path: string, owner: Ownership): Promise<
       throw new TsbuildError('COPY_SOURCE', `cannot copy to ${path}: ${current} exists and is not a directory`);
     }
     await mkdir(host, { mode: 0o755 });
-    await lchown(host, owner.uid, owner.gid);
+    await owners.chown(host, owner.uid, owner.gid, { created: true });
   }
   return resolveInRoot(root, path);
 }
@@ -194,6 +198,7 @@ async function copyTree(
   destRoot: string,
   destRel: string,
   owner: Ownership,
+  owners: OwnerWriter,
   req: CopyRequest,
   limit: ReturnType<typeof pLimit>,
   summary: CopySummary,
@@ -219,17 +224,17 @@ async function copyTree(
           const existing = await lstat(host).catch(() => undefined);
           if (existing && !existing.isDirectory()) await rm(host, { recursive: true, force: true });
           if (!existing?.isDirectory()) await mkdir(host);
-          await applyMeta(host, st, owner, req.chmod);
+          await applyMeta(host, st, owner, owners, req.chmod, !existing?.isDirectory());
           subdirs.push([src, posix.relative(destRoot, host)]);
         } else {
-          await copyEntry(src, st, destRoot, target, owner, req.chmod, destDirHost);
+          await copyEntry(src, st, destRoot, target, owner, owners, req.chmod, destDirHost);
           summary.files++;
         }
       }),
     ),
   );
   for (const [src, rel] of subdirs.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    await copyTree(src, destRoot, rel, owner, req, limit, summary, excludes);
+    await copyTree(src, destRoot, rel, owner, owners, req, limit, summary, excludes);
   }
 }
 
@@ -239,6 +244,7 @@ async function copyEntry(
   destRoot: string,
   target: string,
   owner: Ownership,
+  owners: OwnerWriter,
   mode?: ChmodSpec,
   resolvedParent?: string,
 ): Promise<void> {
@@ -256,7 +262,7 @@ async function copyEntry(
       },
     );
     if (created) {
-      await applyFileMeta(host, st, owner, mode);
+      await applyFileMeta(host, st, owner, owners, mode);
       return;
     }
   }
@@ -267,31 +273,31 @@ async function copyEntry(
   if (existing) await rm(host, { force: true });
   if (st.isSymbolicLink()) {
     await symlink(await readlink(src), host);
-    await lchown(host, owner.uid, owner.gid);
+    await owners.chown(host, owner.uid, owner.gid, { created: true });
     await lutimes(host, st.atime, st.mtime);
     return;
   }
   if (!st.isFile()) return; // sockets, fifos and devices in a context are not copied, as in BuildKit
   await copyFile(src, host, constants.COPYFILE_FICLONE);
-  await applyFileMeta(host, st, owner, mode);
+  await applyFileMeta(host, st, owner, owners, mode);
 }
 
 /**
  * applyMeta for a file copyFile just made: libuv's copyfile already gave it the source's mode
  * bits, so the chmod is needed only when --chmod changes them or chown cleared setuid/setgid.
  */
-async function applyFileMeta(host: string, st: Stats, owner: Ownership, mode?: ChmodSpec): Promise<void> {
+async function applyFileMeta(host: string, st: Stats, owner: Ownership, owners: OwnerWriter, mode?: ChmodSpec): Promise<void> {
   const want = modeFor(mode, st.mode, false);
   if (want !== (st.mode & 0o7777) || (want & 0o6000) !== 0) {
-    await applyMeta(host, st, owner, mode);
+    await applyMeta(host, st, owner, owners, mode, true);
     return;
   }
-  await lchown(host, owner.uid, owner.gid);
+  await owners.chown(host, owner.uid, owner.gid, { created: true });
   await utimes(host, st.atime, st.mtime);
 }
 
-async function applyMeta(host: string, st: Stats, owner: Ownership, mode?: ChmodSpec): Promise<void> {
-  await lchown(host, owner.uid, owner.gid);
+async function applyMeta(host: string, st: Stats, owner: Ownership, owners: OwnerWriter, mode: ChmodSpec | undefined, created: boolean): Promise<void> {
+  await owners.chown(host, owner.uid, owner.gid, { created });
   // chmod after chown: chown clears setuid/setgid bits.
   await chmod(host, modeFor(mode, st.mode, st.isDirectory()));
   await utimes(host, st.atime, st.mtime);
@@ -322,8 +328,12 @@ const DECOMPRESSORS: Partial<Record<ArchiveKind, [string, string[]]>> = {
   zstd: ['zstd', ['-dc']],
 };
 
-async function extractArchive(src: string, destDir: string, owner: Ownership | undefined, signal: AbortSignal): Promise<void> {
+async function extractArchive(src: string, destDir: string, owner: Ownership | undefined, owners: OwnerWriter, signal: AbortSignal): Promise<void> {
   const kind = await archiveKind(src);
+  // A store that records owners in xattrs cannot chown: node-tar leaves the owners alone and
+  // each entry's owner (the archive's, or --chown) is recorded after the unpack.
+  const recorded: Array<[string, Ownership]> = [];
+  const record = owners.kind === 'xattr';
   // node-tar only warns about (and skips) entries it will not write: `..` in a path or a link
   // target, a path through a symlink. A hostile archive is refused instead of half-unpacked.
   const refused: string[] = [];
@@ -332,8 +342,9 @@ async function extractArchive(src: string, destDir: string, owner: Ownership | u
       if (code === 'TAR_ENTRY_ERROR' || code === 'TAR_SYMLINK_ERROR') refused.push(typeof message === 'string' ? message : message.message);
     },
     cwd: destDir,
-    preserveOwner: owner === undefined,
-    ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+    preserveOwner: !record && owner === undefined,
+    ...(owner && !record ? { uid: owner.uid, gid: owner.gid } : {}),
+    ...(record ? { onReadEntry: (e: tar.ReadEntry) => void recorded.push([e.path, owner ?? { uid: e.uid ?? 0, gid: e.gid ?? 0 }]) } : {}),
     // node-tar strips a leading `/` (as Docker does) and skips what `onwarn` then refuses.
     preservePaths: false,
     noMtime: false,
@@ -358,5 +369,13 @@ async function extractArchive(src: string, destDir: string, owner: Ownership | u
     throw new TsbuildError('COPY_SOURCE', `unpacking ${posix.basename(src)}: unsafe entry refused: ${refused[0]}`, {
       hint: 'the archive has entries that point outside the destination (`..`, or through a symlink); fix the archive',
     });
+  }
+  for (const [path, o] of recorded) {
+    // node-tar wrote these paths inside destDir (it refused the rest above); an entry it skipped is not there.
+    const rel = posix.normalize(`/${path}`);
+    if (rel === '/') continue;
+    const parent = await resolveInRoot(destDir, posix.dirname(rel)).catch(() => undefined);
+    const host = parent === undefined ? undefined : posix.join(parent, posix.basename(rel));
+    if (host !== undefined && (await lstat(host).catch(() => undefined))) await owners.chown(host, o.uid, o.gid);
   }
 }

@@ -97,7 +97,7 @@ export const copyStep: StepHandler<CopyInstruction> = {
       }
       const local = groups.find((g): g is Extract<SourceGroup, { kind: 'local' }> => g.kind === 'local');
       const copyAll = async (root: string, owner: Ownership | undefined, localRoot?: { root: string; name: string; skip?: CopyRequest['skip'] }) => {
-        const common = { destRoot: root, dest, signal: ctx.signal, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}) };
+        const common = { destRoot: root, dest, signal: ctx.signal, owners: ctx.services.owners, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}) };
         if (local && localRoot) {
           await copyFiles({
             ...common,

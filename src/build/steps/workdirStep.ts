@@ -1,5 +1,5 @@
 /** WORKDIR: sets the working directory and, as BuildKit does, creates it if it is missing. */
-import { lchown, lstat, mkdir } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { WorkdirInstruction } from '../../dockerfile/instructions.js';
 import { expandInstruction } from '../../dockerfile/expand.js';
@@ -22,7 +22,7 @@ export const workdirStep: StepHandler<WorkdirInstruction> = {
         const host = await resolveInRoot(root, current);
         if (await lstat(host).catch(() => undefined)) continue;
         await mkdir(host, { mode: 0o755 });
-        await lchown(host, 0, 0);
+        await ctx.services.owners.chown(host, 0, 0, { created: true });
       }
     });
     return commitStep(next, ctx, layer, `WORKDIR ${workdir}`);

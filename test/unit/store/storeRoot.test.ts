@@ -31,6 +31,20 @@ describe('storeRoot', () => {
     });
   });
 
+  it('records an xattr store\'s kind, which a build needing real owners refuses and other commands adopt', async () => {
+    const store = await openStore(join(root, 'x'), { xattrFlavor: 'user', kind: 'xattr' });
+    expect(store.kind).toBe('xattr');
+    expect(JSON.parse(await readFile(join(store.root, 'store.json'), 'utf8'))).toEqual({ version: 1, xattrFlavor: 'user', kind: 'xattr' });
+    await expect(openStore(join(root, 'x'), { xattrFlavor: 'user', kind: 'native' })).rejects.toMatchObject({
+      code: 'STORE_INCOMPATIBLE',
+      message: expect.stringContaining('it records owners and whiteouts in xattrs'),
+    });
+    expect((await openStore(join(root, 'x'), { xattrFlavor: 'user' })).kind).toBe('xattr');
+    // A store from before kinds existed is native.
+    await openStore(join(root, 'n'), { xattrFlavor: 'user' });
+    await expect(openStore(join(root, 'n'), { xattrFlavor: 'user', kind: 'xattr' })).rejects.toMatchObject({ code: 'STORE_INCOMPATIBLE' });
+  });
+
   it('two concurrent opens of a new store agree', async () => {
     const [a, b] = await Promise.allSettled([
       openStore(join(root, 'c'), { xattrFlavor: 'trusted' }),
