@@ -16,7 +16,7 @@ import { hostPlatform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import { ISOLATION_REQUESTS, type IsolationMode } from '../isolation/chooseIsolation.js';
 import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
-import { copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
+import { NONE_WARNING, copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
 import type { RunSandboxOptions } from '../build/mounts/runOptions.js';
 import { defaultStoreRoot, openStore, type Store } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
@@ -88,6 +88,9 @@ export class BakeCommand extends Command {
     const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
     const display = createProgressDisplay(mode, process.stderr, process.env);
     if (mode !== 'quiet') display.emit({ type: 'info', message: isolationLine(isolation), time: Date.now() });
+    if (isolation.mode === 'none') process.stderr.write(`${NONE_WARNING}\n`);
+    // Isolation none keeps every service's inputs under `/`, whichever service's step runs.
+    const keep = selected.flatMap((s) => [s.contextDir, ...('path' in s.dockerfile ? [s.dockerfile.path] : []), ...[...s.additionalContexts.values()].filter((v) => v.startsWith('oci-layout://')).map((v) => v.slice('oci-layout://'.length).replace(/[:@][^/]*$/, ''))]);
     const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
     const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
     const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure], process.env, config);
@@ -111,7 +114,7 @@ export class BakeCommand extends Command {
               await Promise.all(waitFor);
               const cache = caches.get(s.service) ?? { from: undefined, to: [] };
               const progress = serviceProgress(display, s.service, ids);
-              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress, cache, restoreOne, run, isolation: isolation.mode }));
+              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress, cache, restoreOne, run, isolation: isolation.mode, keep }));
             })(),
           );
         }
@@ -157,6 +160,7 @@ export class BakeCommand extends Command {
       restoreOne: <T>(fn: () => Promise<T>) => Promise<T>;
       run: RunSandboxOptions;
       isolation: IsolationMode;
+      keep: string[];
     },
   ): Promise<BuildResult> {
     const { store, registry, progress, signal } = ctx;
@@ -201,7 +205,7 @@ export class BakeCommand extends Command {
         noCacheStages: new Set(),
         ...(remote ? { remoteCache: remote } : {}),
       },
-      { store, registry, progress, signal, isolation: ctx.isolation },
+      { store, registry, progress, signal, isolation: ctx.isolation, keep: ctx.keep },
     ).finally(() => remote?.close());
     for (const spec of ctx.cache.to) info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
     return result;

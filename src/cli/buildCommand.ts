@@ -12,7 +12,7 @@ import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
 import { ISOLATION_REQUESTS } from '../isolation/chooseIsolation.js';
-import { copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
+import { NONE_WARNING, copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
 import { openStore, defaultStoreRoot } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
 import { StoreImageSource } from '../transport/storeSource.js';
@@ -106,6 +106,7 @@ export class BuildCommand extends Command {
     const platform = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
 
     reporter.info(isolationLine(isolation));
+    if (isolation.mode === 'none') process.stderr.write(`${NONE_WARNING}\n`);
     const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
     const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
     const insecureHosts = flags['tls-verify']
@@ -151,7 +152,7 @@ export class BuildCommand extends Command {
             noCacheStages: new Set(flags['no-cache-filter']),
             ...(remote ? { remoteCache: remote } : {}),
           },
-          { store, registry, progress: buildProgress, signal, isolation: isolation.mode },
+          { store, registry, progress: buildProgress, signal, isolation: isolation.mode, keep: keptInputs(namedContexts, flags['cache-from']) },
         );
         await remote?.close();
         for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
@@ -179,6 +180,17 @@ export class BuildCommand extends Command {
       await buildContext.close();
     }
   }
+}
+
+/** What isolation none must keep under `/` besides store and context: named contexts and local caches read during the build. */
+function keptInputs(namedContexts: ReadonlyMap<string, string>, cacheFrom: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const spec of namedContexts.values()) if (spec.startsWith('oci-layout://')) out.push(spec.slice('oci-layout://'.length).replace(/[:@][^/]*$/, ''));
+  for (const spec of cacheFrom) {
+    const src = /(?:^|,)src=([^,]+)/.exec(spec)?.[1];
+    if (src !== undefined) out.push(src);
+  }
+  return out;
 }
 
 /** Collects the reason of every step that ran instead of coming from the cache. */

@@ -2,6 +2,7 @@
  * Entry point: `tsbuild [build] ...`. Everything the user sees is printed here or in the
  * commands; expected failures become one message and an exit code, never a stack trace.
  */
+import { userInfo } from 'node:os';
 import { Errors, run } from '@oclif/core';
 import { commands } from './commands.js';
 import { normalizeBooleanFlags, suggestFlag, type FlagTable } from './flagSuggest.js';
@@ -20,6 +21,15 @@ export function withDefaultCommand(argv: readonly string[]): string[] {
 
 export async function main(argv: string[]): Promise<void> {
   try {
+    // oclif asks os.userInfo() for the shell when $SHELL is unset, which throws where /etc/passwd
+    // has no entry for this uid (a minimal container, e.g. one laid out for --isolation none).
+    if (process.env['SHELL'] === undefined) {
+      try {
+        userInfo();
+      } catch {
+        process.env['SHELL'] = 'unknown';
+      }
+    }
     await run(prepareArgv(argv), import.meta.url);
   } catch (err) {
     if (err instanceof Errors.ExitError) {

@@ -15,6 +15,7 @@ import { TsbuildError } from '../errors.js';
 import { mountOverlay, unmount } from '../isolation/enterNamespace.js';
 import type { IsolationMode } from '../isolation/chooseIsolation.js';
 import { CopyMounter, CopyRuntime } from '../isolation/copyRuntime.js';
+import { NoneRuntime } from '../isolation/noneRuntime.js';
 import { NamespaceRuntime } from '../isolation/runtime.js';
 import type { Store } from '../store/storeRoot.js';
 import { OciLayoutSource } from '../transport/ociLayoutSource.js';
@@ -39,6 +40,8 @@ export interface BuildEnv {
   signal: AbortSignal;
   /** How RUN is isolated and snapshots are made (default rootless: namespaces and overlay). */
   isolation?: IsolationMode;
+  /** Isolation none: paths the build reads or writes besides its store and context, kept under `/`. */
+  keep?: readonly string[];
 }
 
 export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: BuildResult; cache: BuildCache }> {
@@ -69,6 +72,12 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
     ...(ignore.filter ? { contextFilter: ignore.filter } : {}),
   });
   const { openContext: _open, pull: _pull, noCache: _nc, noCacheStages: _ncs, remoteCache: _rc, ...request } = job;
+  let none: NoneRuntime | undefined;
+  if (env.isolation === 'none') {
+    none = new NoneRuntime({ flavor: store.xattrFlavor, keep: [store.root, job.contextDir, ...(job.dockerfile.path !== undefined ? [job.dockerfile.path] : []), ...(env.keep ?? [])] });
+    // Fails before the first step when tsbuild itself would not survive `/` being replaced.
+    await none.keptPaths();
+  }
   const result = await withBuildLease(
     store.root,
     () =>
@@ -78,9 +87,11 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
           content: store.content,
           images: store.images,
           snapshots: store.snapshots,
-          ...(env.isolation === 'chroot' || env.isolation === 'proot'
-            ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind }), mounter: new CopyMounter(store.xattrFlavor, store.kind) }
-            : { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } }),
+          ...(none
+            ? { runtime: none, mounter: new CopyMounter(store.xattrFlavor, store.kind) }
+            : env.isolation === 'chroot' || env.isolation === 'proot'
+              ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind }), mounter: new CopyMounter(store.xattrFlavor, store.kind) }
+              : { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } }),
           resolver,
           xattrFlavor: store.xattrFlavor,
           storeKind: store.kind,

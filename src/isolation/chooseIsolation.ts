@@ -40,9 +40,17 @@ function prootBlocker(caps: IsolationCapabilities): string | undefined {
   return undefined;
 }
 
+function noneBlocker(caps: IsolationCapabilities): string | undefined {
+  // It replaces / (every owner kept) and writes whiteouts, as the copy modes do.
+  if (caps.uid !== 0) return 'it needs root';
+  if (!caps.mknod) return 'CAP_MKNOD is missing (whiteouts and device nodes)';
+  return undefined;
+}
+
 function missingFor(mode: IsolationMode, caps: IsolationCapabilities): string[] {
   if (mode === 'chroot') return caps.mount ? [] : ['/proc and /sys (no mount rights): commands that read them fail', 'network files /etc/hosts and /etc/resolv.conf are the image\'s'];
   if (mode === 'proot') return ['chown to ids other than 0 is faked and lost (proot -0)'];
+  if (mode === 'none') return ['/etc/hosts and /etc/resolv.conf are the image\'s unless they are mount points'];
   return [];
 }
 
@@ -55,7 +63,8 @@ export function chooseIsolation(request: IsolationRequest, caps: IsolationCapabi
     rootless: rootlessBlocker(caps),
     chroot: chrootBlocker(caps),
     proot: prootBlocker(caps),
-    none: 'not implemented yet',
+    // Never taken by auto: only asked for by name (and only in a container, see pickIsolation).
+    none: noneBlocker(caps),
   };
   if (request === 'auto') {
     if (blockers.rootless === undefined) return { mode: 'rootless', reason: 'auto: namespaces and overlay work here', missing: [] };

@@ -5,10 +5,8 @@
  * path translation (`proot`), and what changed is written to the upper dir in overlay form, so
  * everything after (stub cleanup, commit) is the same as for the overlay runtime.
  */
-import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { constants } from 'node:os';
 import { delimiter, join, posix } from 'node:path';
 import { parseIdFile } from '../build/steps/resolveOwner.js';
 import { TsbuildError } from '../errors.js';
@@ -18,6 +16,7 @@ import { diffCopy, materializeLayers } from '../snapshot/copySnapshot.js';
 import { mknodChar } from '../util/fsx.js';
 import { resolveInRoot } from '../util/scopedPath.js';
 import type { RunOutput, RunResult, RunSpec, Runtime } from './runtime.js';
+import { spawnStep } from './spawnStep.js';
 
 export type CopyLauncher = 'chroot' | 'proot';
 
@@ -64,7 +63,7 @@ interface StepUser {
 }
 
 /** USER as the overlay runtime's helper resolves it: "", "uid[:gid]" or "name[:group]" against the rootfs. */
-async function resolveUser(root: string, user: string): Promise<StepUser> {
+export async function resolveUser(root: string, user: string): Promise<StepUser> {
   if (user === '') return { uid: 0, gid: 0, groups: [0] };
   const read = async (file: string): Promise<ReturnType<typeof parseIdFile>> =>
     parseIdFile(await readFile(await resolveInRoot(root, file), 'utf8').catch(() => ''));
@@ -169,7 +168,13 @@ export class CopyRuntime implements Runtime {
       this.#opts.launcher === 'chroot'
         ? ['perl', ['-e', CHROOT_LAUNCHER, root, cwd, String(user.uid), String(user.gid), user.groups.join(' '), ...spec.argv]]
         : ['proot', [user.uid === 0 ? '-0' : `-i`, ...(user.uid === 0 ? [] : [`${user.uid}:${user.gid}`]), '-r', root, '-b', '/dev', '-b', '/proc', '-b', '/sys', '-w', cwd, ...spec.argv]];
-    const result = await this.#spawn(await hostCommand(cmd), args, spec.env, output, signal);
+    // proot itself is found through the host's PATH, the command through the step's.
+    const result = await spawnStep(await hostCommand(cmd), args, output, signal, {
+      env: spec.env,
+      ...(this.#opts.launcher === 'proot' ? { launcherEnv: { PROOT_TMP_DIR: process.env['TMPDIR'] ?? '/tmp' } } : {}),
+      ...(this.#opts.killGraceMs !== undefined ? { killGraceMs: this.#opts.killGraceMs } : {}),
+      hint: `install ${this.#opts.launcher === 'chroot' ? 'perl-base' : 'proot'}`,
+    });
     await diffCopy(root, baseline, spec.rootfs.upperdir, { flavor: this.#opts.flavor, ...this.#kind(), newOwner: { uid: user.uid, gid: user.gid }, exclude: new Set([...SANDBOX_DIRS, ...hostFiles]), signal });
     return result;
   }
@@ -181,47 +186,6 @@ export class CopyRuntime implements Runtime {
   #unsupported(what: string): TsbuildError {
     return new TsbuildError('ISOLATION_UNAVAILABLE', `${what} needs --isolation rootless; this build uses ${this.#opts.launcher}`, {
       hint: 'run where user namespaces are allowed (tsbuild info shows what this environment allows), or drop the option',
-    });
-  }
-
-  #spawn(cmd: string, args: string[], env: string[], output: RunOutput, signal: AbortSignal): Promise<RunResult> {
-    const envObj: Record<string, string> = {};
-    for (const e of env) {
-      const eq = e.indexOf('=');
-      if (eq > 0) envObj[e.slice(0, eq)] = e.slice(eq + 1);
-    }
-    // proot itself is found through the host's PATH, the command through the step's.
-    const hostEnv = this.#opts.launcher === 'proot' ? { PROOT_TMP_DIR: process.env['TMPDIR'] ?? '/tmp' } : {};
-    return new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...envObj, ...hostEnv }, detached: true });
-      let aborted = false;
-      let killTimer: NodeJS.Timeout | undefined;
-      const killGroup = (sig: NodeJS.Signals): void => {
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, sig);
-        } catch {
-          // already gone
-        }
-      };
-      const onAbort = (): void => {
-        aborted = true;
-        killGroup('SIGTERM');
-        killTimer = setTimeout(() => killGroup('SIGKILL'), this.#opts.killGraceMs ?? 2000);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      child.stdout?.on('data', (chunk: Buffer) => output.onStdout(chunk));
-      child.stderr?.on('data', (chunk: Buffer) => output.onStderr(chunk));
-      child.on('error', (err) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(new TsbuildError('ISOLATION_SETUP', `starting ${cmd} for the RUN step: ${err.message}`, { hint: `install ${this.#opts.launcher === 'chroot' ? 'perl-base' : 'proot'}`, cause: err }));
-      });
-      child.on('close', (code, sig) => {
-        signal.removeEventListener('abort', onAbort);
-        if (killTimer) clearTimeout(killTimer);
-        if (aborted) return reject(new TsbuildError('ABORTED', 'running the RUN step: aborted', { cause: signal.reason }));
-        if (sig !== null) return resolve({ exitCode: 128 + (constants.signals[sig] ?? 0), signal: sig });
-        resolve({ exitCode: code ?? 125 });
-      });
     });
   }
 }

@@ -5,6 +5,7 @@ import type { StoreKind } from '../layer/ownerXattrs.js';
 import { storeXattrFlavor } from '../store/storeRoot.js';
 import { chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
 import { inNamespace } from './enterNamespace.js';
+import { assertNoneAllowed } from './noneRuntime.js';
 import { probeCapabilities } from './probe.js';
 
 /** Set by the parent for the re-executed build: the reason line of the rootless choice. */
@@ -25,13 +26,20 @@ export async function pickIsolation(request: IsolationRequest, env: NodeJS.Proce
   if (inNamespace(env)) return { mode: 'rootless', reason: env[REASON_ENV] ?? 'inside the build namespace', missing: [] };
   // Asked for by name: no probe, it fails as it always did where it cannot work.
   if (request === 'rootless') return { mode: 'rootless', reason: 'asked for with --isolation rootless', missing: [] };
-  return chooseIsolation(request, await probeCapabilities({ env }));
+  const choice = chooseIsolation(request, await probeCapabilities({ env }));
+  // Before anything else happens: `none` replaces `/`, so only a throw-away container may use it.
+  if (choice.mode === 'none') await assertNoneAllowed(env);
+  return choice;
 }
 
 /** The environment for the rootless re-exec, so the build inside can say why it runs there. */
 export function reexecEnv(choice: IsolationChoice, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, [REASON_ENV]: choice.reason };
 }
+
+/** What `none` leaves unisolated: the warning every such build prints. */
+export const NONE_WARNING =
+  'warning: --isolation none: RUN steps are not isolated: they run as plain processes of this container (its pid, mount, network and ipc namespaces, its capabilities, no seccomp filter, no resource limits) on / itself, which tsbuild replaces with each step\'s rootfs';
 
 /** The one info line every build prints about its isolation. */
 export function isolationLine(choice: IsolationChoice): string {

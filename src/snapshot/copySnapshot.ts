@@ -90,11 +90,19 @@ function nsToSeconds(ns: bigint): number {
  * whiteouts, `<flavor>.overlay.opaque` hides what is below a directory) into the empty
  * directory `target`, and returns the baseline to diff against after the step.
  */
-export async function materializeLayers(lowerdirs: readonly string[], target: string, opts: { flavor: XattrFlavor; storeKind?: StoreKind; signal?: AbortSignal }): Promise<CopyBaseline> {
+export async function materializeLayers(
+  lowerdirs: readonly string[],
+  target: string,
+  opts: { flavor: XattrFlavor; storeKind?: StoreKind; signal?: AbortSignal; keep?: ReadonlySet<string> },
+): Promise<CopyBaseline> {
   const kindOfStore = opts.storeKind ?? 'native';
   const owners = ownerWriterFor(kindOfStore);
   // Hardlinks inside the chain stay hardlinks inside the copy (never links into a layer dir).
   const linked = new Map<string, string>();
+  // `keep` (isolation none: `target` is `/`): paths left as they are, and the directories above
+  // them, which are already there; the image's entries at those paths are not copied.
+  const keep = opts.keep ?? new Set<string>();
+  const keepAncestors = ancestorsOf(keep);
 
   async function copyDir(rel: string, dirLayers: readonly string[]): Promise<void> {
     opts.signal?.throwIfAborted();
@@ -111,7 +119,7 @@ export async function materializeLayers(lowerdirs: readonly string[], target: st
       const src = join(dirLayers[layer]!, childRel);
       const dst = join(target, childRel);
       const k = kind(st);
-      if (k === S_IFSOCK) continue;
+      if (k === S_IFSOCK || keep.has(childRel) || (k !== S_IFDIR && keepAncestors.has(childRel))) continue;
       const xattrs = await owners.readXattrs(src);
       if (entryMeta(kindOfStore, st, xattrs).whiteout) continue;
       if (k === S_IFDIR) {
@@ -126,7 +134,9 @@ export async function materializeLayers(lowerdirs: readonly string[], target: st
             if (await isOpaque(join(dirLayers[j]!, childRel), opts.flavor)) break;
           }
         }
-        await mkdir(dst, { mode: 0o700 });
+        await mkdir(dst, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST' || !keepAncestors.has(childRel)) throw err;
+        });
         await copyDir(childRel, chain);
         // After the children, whose creation moved the directory's mtime.
         await copyMeta(dst, st, xattrs, owners);
@@ -149,13 +159,23 @@ export async function materializeLayers(lowerdirs: readonly string[], target: st
   }
 
   if (lowerdirs.length > 0) await copyDir('', lowerdirs);
-  return takeBaseline(target);
+  return takeBaseline(target, keep);
 }
 
-async function takeBaseline(root: string): Promise<CopyBaseline> {
+/** Every proper ancestor of the relative paths (`a/b/c` → `a`, `a/b`). */
+export function ancestorsOf(paths: Iterable<string>): Set<string> {
+  const out = new Set<string>();
+  for (const p of paths) {
+    const parts = p.split('/');
+    for (let i = 1; i < parts.length; i++) out.add(parts.slice(0, i).join('/'));
+  }
+  return out;
+}
+
+async function takeBaseline(root: string, keep: ReadonlySet<string>): Promise<CopyBaseline> {
   const baseline: CopyBaseline = { entries: new Map(), children: new Map() };
   async function walk(rel: string): Promise<void> {
-    const names = await readdir(join(root, rel));
+    const names = (await readdir(join(root, rel))).filter((name) => !keep.has(rel === '' ? name : `${rel}/${name}`));
     baseline.children.set(rel, names);
     for (const name of names) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
@@ -194,6 +214,7 @@ export interface DiffOptions {
 export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: string, opts: DiffOptions): Promise<void> {
   const owners = ownerWriterFor(opts.storeKind ?? 'native');
   const newOwner = owners.kind === 'xattr' && opts.newOwner && (opts.newOwner.uid !== 0 || opts.newOwner.gid !== 0) ? opts.newOwner : undefined;
+  const move = crossDeviceMover(owners);
   /** Returns true when anything under `rel` went into the upper dir. */
   async function diffDir(rel: string): Promise<boolean> {
     opts.signal?.throwIfAborted();
@@ -225,14 +246,14 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
           }
         } else if (base.ctimeNs !== st.ctimeNs && !onlyLostALink(base, st)) {
           await ensureUpper();
-          await rename(abs, join(upperdir, childRel));
+          await move(abs, join(upperdir, childRel));
         }
         continue;
       }
       // New, or replaced by another inode: the whole entry is the step's.
       await ensureUpper();
       const dst = join(upperdir, childRel);
-      await rename(abs, dst);
+      await move(abs, dst);
       if (newOwner !== undefined) await recordNewOwners(dst, newOwner, owners);
       if (isDir && base !== undefined) await lsetxattr(dst, `${opts.flavor}.overlay.opaque`, Buffer.from('y'));
     }
@@ -252,4 +273,38 @@ async function recordNewOwners(path: string, owner: Owner, owners: OwnerWriter):
   if (!st.isFile() && !st.isDirectory()) return;
   if (!(await owners.readXattrs(path)).some(([name]) => name === OWNER_XATTR)) await owners.chown(path, owner.uid, owner.gid);
   if (st.isDirectory()) for (const name of await readdir(path)) await recordNewOwners(join(path, name), owner, owners);
+}
+
+/**
+ * rename, or where `root` is another mount than the upper dir (isolation none: `/`), a copy with
+ * owner, mode, xattrs and times; names of one inode stay hardlinks of one copy.
+ */
+function crossDeviceMover(owners: OwnerWriter): (src: string, dst: string) => Promise<void> {
+  const linked = new Map<string, string>();
+  async function copyTree(src: string, dst: string): Promise<void> {
+    const st = await lstat(src, { bigint: true });
+    const k = kind(st);
+    if (k === S_IFSOCK) return;
+    if (k === S_IFDIR) {
+      await mkdir(dst, { mode: 0o700 });
+      for (const name of await readdir(src)) await copyTree(join(src, name), join(dst, name));
+    } else if (k !== S_IFLNK && st.nlink > 1n && linked.has(`${st.dev}:${st.ino}`)) {
+      await link(linked.get(`${st.dev}:${st.ino}`)!, dst);
+      return;
+    } else {
+      if (k === S_IFREG) await copyFile(src, dst, constants.COPYFILE_FICLONE);
+      else if (k === S_IFLNK) await symlink(await readlink(src), dst);
+      else await mknodRaw(dst, Number(st.mode), devMajor(st.rdev), devMinor(st.rdev));
+      if (st.nlink > 1n && k !== S_IFLNK) linked.set(`${st.dev}:${st.ino}`, dst);
+    }
+    await copyMeta(dst, st, await owners.readXattrs(src), owners);
+  }
+  return async (src, dst) => {
+    try {
+      await rename(src, dst);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      await copyTree(src, dst);
+    }
+  };
 }

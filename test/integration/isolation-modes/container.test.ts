@@ -4,14 +4,20 @@
  * with --isolation auto, and the image equals, digest for digest with SOURCE_DATE_EPOCH, the one
  * built rootless on the host.
  */
-import { chmod, cp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, cp, readFile, readdir, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
 import { SPINE_DOCKERFILE } from '../../helpers/spineDockerfile.js';
-import { runInUnprivilegedContainer } from './unprivilegedContainer.js';
+import { noneNodeArgs, runInUnprivilegedContainer } from './unprivilegedContainer.js';
+
+/** The checkout, and its node_modules where that is a link elsewhere (a git worktree's). */
+async function repoBinds(): Promise<string[]> {
+  const modules = await realpath(join(repoRoot(), 'node_modules'));
+  return modules.startsWith(`${repoRoot()}/`) ? [repoRoot()] : [repoRoot(), modules];
+}
 
 async function manifestDigest(layout: string): Promise<string> {
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
@@ -45,7 +51,7 @@ describe('tsbuild in an unprivileged container', () => {
     const tmp = await makeTempDir('tsbuild-ctr-tmp');
     await chmod(tmp, 0o1777);
     const node = process.execPath;
-    const binds = [repoRoot()];
+    const binds = await repoBinds();
     // The context inside the container's /tmp (a host dir under /tmp would be hidden by it).
     await cp(ctx, join(tmp, 'ctx'), { recursive: true });
     const info = await runInUnprivilegedContainer({ args: [node, join(repoRoot(), 'bin/run.js'), 'info'], readonlyBinds: binds, tmpDir: tmp });
@@ -70,16 +76,38 @@ describe('tsbuild in an unprivileged container', () => {
     await cp(ctx, join(tmp, 'ctx'), { recursive: true });
     const node = process.execPath;
     const user = { uid: 1000, gid: 1000 };
-    const info = await runInUnprivilegedContainer({ args: [node, join(repoRoot(), 'bin/run.js'), 'info'], user, readonlyBinds: [repoRoot()], tmpDir: tmp });
+    const info = await runInUnprivilegedContainer({ args: [node, join(repoRoot(), 'bin/run.js'), 'info'], user, readonlyBinds: await repoBinds(), tmpDir: tmp });
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout).toMatch(/^allows: +user namespaces no, overlay in a user namespace no, newuidmap yes, mount no, chroot no, mknod no, ptrace\/proot yes, seccomp user notification yes$/m);
     const res = await runInUnprivilegedContainer({
       args: [node, join(repoRoot(), 'bin/run.js'), 'build', '--root', '/tmp/store', '--build-arg', `BASE=${base}`, '/tmp/ctx'],
       user,
-      readonlyBinds: [repoRoot()],
+      readonlyBinds: await repoBinds(),
       tmpDir: tmp,
     });
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('error: no isolation works here: rootless: unshare(CLONE_NEWUSER) is refused (seccomp or AppArmor); chroot: it needs root; proot: copy snapshots need root');
+  });
+
+  it('as root with --isolation none (kaniko\'s model: RUN on the container\'s own /): warns, keeps tsbuild and its mounts, and the digest equals the host rootless build', async () => {
+    const work = await makeTempDir('tsbuild-ctr-none');
+    await chmod(work, 0o1777);
+    await cp(ctx, join(work, 'ctx'), { recursive: true });
+    await writeFile(join(work, 'keep-me'), 'a kept mount\n');
+    const runtimeDir = '/tsbuild';
+    const res = await runInUnprivilegedContainer({
+      args: [...(await noneNodeArgs(runtimeDir)), join(repoRoot(), 'bin/run.js'), 'build', '--isolation', 'none', '--progress', 'plain', '--root', `${runtimeDir}/work/store`, '-t', 'app:1', '--build-arg', `BASE=${base}`, '-o', `type=oci,dest=${runtimeDir}/work/layout,tar=false`, `${runtimeDir}/work/ctx`],
+      env: ['SOURCE_DATE_EPOCH=1700000000'],
+      readonlyBinds: await repoBinds(),
+      tmpDir: work,
+      runtimeDir,
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('isolation: none (asked for with --isolation none)');
+    expect(res.stderr).toMatch(/^warning: --isolation none: RUN steps are not isolated: /m);
+    expect(await manifestDigest(join(work, 'layout'))).toBe(hostDigest);
+    // The writable mount the store lives on was kept, not wiped with /.
+    expect(await readFile(join(work, 'keep-me'), 'utf8')).toBe('a kept mount\n');
+    expect((await readdir(work)).sort()).toEqual(['ctx', 'keep-me', 'layout', 'store']);
   });
 });

@@ -10,6 +10,7 @@ import { execChecked } from '../../helpers/exec.js';
 import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { runOciImage } from '../../helpers/runImage.js';
 import { SPINE_DOCKERFILE as SPINE } from '../../helpers/spineDockerfile.js';
+import { ensureTestUser, makeReadableBy } from '../../helpers/users.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 
@@ -117,8 +118,10 @@ describe('isolation modes without overlay', () => {
 
   it('refuses a mode that cannot work with the reason', async () => {
     const ctx = await makeContext(NO_CHOWN);
-    const res = await runTsbuild(['build', '--isolation', 'none', '--build-arg', `BASE=${base}`, ctx]);
+    const user = await ensureTestUser();
+    await makeReadableBy(ctx);
+    const res = await runTsbuild(['build', '--isolation', 'chroot', '--root', '/nonexistent-store', '--build-arg', `BASE=${base}`, ctx], { user });
     expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain('--isolation none cannot work here: not implemented yet');
+    expect(res.stderr).toContain('error: --isolation chroot cannot work here: it needs root');
   });
 });

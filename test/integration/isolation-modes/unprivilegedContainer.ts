@@ -4,10 +4,15 @@
  * the host network (so the test registry on 127.0.0.1 is reachable). The rootfs is minimal: the
  * host's /usr and /etc read-only (node, perl, proot, util-linux and their libraries), the
  * repository read-only, and one writable host directory as /tmp.
+ *
+ * With `runtimeDir` (the layout `--isolation none` needs, kaniko's /kaniko): the rootfs is an empty
+ * writable directory, the host's /usr is read-only at RUNTIME/usr (node runs through its own
+ * loader from there: noneNodeArgs), the writable host directory is RUNTIME/work, and nothing else
+ * of the host is inside but the read-only binds.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { execCommand, type ExecResult } from '../../helpers/exec.js';
 import { makeTempDir, removeTree } from '../../helpers/tmp.js';
 
@@ -69,8 +74,10 @@ export interface ContainerRun {
   env?: string[];
   /** Host paths mounted read-only at the same path inside. */
   readonlyBinds: string[];
-  /** The host dir that is /tmp inside (writable). */
+  /** The host dir that is /tmp inside (writable), or RUNTIME/work with `runtimeDir`. */
   tmpDir: string;
+  /** The isolation-none layout (see the top of this file), under this dir inside. */
+  runtimeDir?: string;
   signal?: AbortSignal;
 }
 
@@ -78,9 +85,15 @@ export async function runInUnprivilegedContainer(opts: ContainerRun): Promise<Ex
   const bundle = await makeTempDir('tsbuild-iso-bundle');
   const rootfs = join(bundle, 'rootfs');
   await mkdir(rootfs);
-  for (const d of ['usr', 'etc', 'proc', 'dev', 'sys', 'tmp', 'work']) await mkdir(join(rootfs, d));
-  for (const [name, target] of [['bin', 'usr/bin'], ['sbin', 'usr/sbin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64']] as const) await symlink(target, join(rootfs, name));
+  const rt = opts.runtimeDir;
+  if (rt === undefined) {
+    for (const d of ['usr', 'etc', 'proc', 'dev', 'sys', 'tmp', 'work']) await mkdir(join(rootfs, d));
+    for (const [name, target] of [['bin', 'usr/bin'], ['sbin', 'usr/sbin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64']] as const) await symlink(target, join(rootfs, name));
+  } else {
+    for (const d of ['proc', 'dev', 'sys', `${rt}/usr`, `${rt}/work`]) await mkdir(join(rootfs, d), { recursive: true });
+  }
   const user = opts.user ?? { uid: 0, gid: 0 };
+  const workDir = rt === undefined ? '/tmp' : `${rt}/work`;
   const caps = user.uid === 0 ? DOCKER_DEFAULT_CAPS : [];
   const bind = (source: string, ro: boolean) => ({ destination: source, type: 'bind', source, options: ['rbind', ro ? 'ro' : 'rw', 'nosuid'] });
   const spec = {
@@ -89,12 +102,12 @@ export async function runInUnprivilegedContainer(opts: ContainerRun): Promise<Ex
       terminal: false,
       user: { uid: user.uid, gid: user.gid },
       args: opts.args,
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/tmp', 'TMPDIR=/tmp', ...(opts.env ?? [])],
-      cwd: '/tmp',
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOME=${workDir}`, `TMPDIR=${workDir}`, ...(opts.env ?? [])],
+      cwd: workDir,
       capabilities: { bounding: DOCKER_DEFAULT_CAPS, effective: caps, permitted: caps },
       noNewPrivileges: false,
     },
-    root: { path: 'rootfs', readonly: true },
+    root: { path: 'rootfs', readonly: rt === undefined },
     hostname: 'unprivileged',
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
@@ -102,10 +115,17 @@ export async function runInUnprivilegedContainer(opts: ContainerRun): Promise<Ex
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      bind('/usr', true),
-      bind('/etc', true),
-      // /tmp before the binds: a checkout under /tmp (as CI clones may be) must not be hidden by it.
-      { destination: '/tmp', type: 'bind', source: opts.tmpDir, options: ['rbind', 'rw'] },
+      ...(rt === undefined
+        ? [
+            bind('/usr', true),
+            bind('/etc', true),
+            // /tmp before the binds: a checkout under /tmp (as CI clones may be) must not be hidden by it.
+            { destination: '/tmp', type: 'bind', source: opts.tmpDir, options: ['rbind', 'rw'] },
+          ]
+        : [
+            { destination: `${rt}/usr`, type: 'bind', source: '/usr', options: ['rbind', 'ro', 'nosuid'] },
+            { destination: workDir, type: 'bind', source: opts.tmpDir, options: ['rbind', 'rw'] },
+          ]),
       ...opts.readonlyBinds.map((p) => bind(p, true)),
     ],
     linux: {
@@ -124,4 +144,18 @@ export async function runInUnprivilegedContainer(opts: ContainerRun): Promise<Ex
     await execCommand('runc', ['--root', stateDir, 'delete', '--force', id]).catch(() => undefined);
     await removeTree(stateDir);
   }
+}
+
+/**
+ * The argv that starts the host's node from RUNTIME/usr inside a `runtimeDir` container: through
+ * its own dynamic loader with the libraries beside it, so nothing outside RUNTIME is needed.
+ */
+export async function noneNodeArgs(runtimeDir: string): Promise<string[]> {
+  const node = await realpath(process.execPath);
+  const loader = await realpath('/lib64/ld-linux-x86-64.so.2');
+  for (const p of [node, loader]) {
+    if (!p.startsWith('/usr/')) throw new Error(`the isolation-none container expects node and its loader under /usr; found ${p}`);
+  }
+  const inside = (p: string) => join(runtimeDir, 'usr', relative('/usr', p));
+  return [inside(loader), '--library-path', inside(dirname(loader)), inside(node)];
 }

@@ -27,6 +27,10 @@ describe('chooseIsolation', () => {
     expect(chooseIsolation('auto', caps({ uid: 0, mount: false, chroot: false, mknod: true })).mode).toBe('proot');
   });
 
+  it('auto never takes none, even where nothing else works', () => {
+    expect(() => chooseIsolation('auto', caps({ uid: 0, mknod: true, mount: false, chroot: false, proot: false }))).toThrow('no isolation works here');
+  });
+
   it('refuses when nothing works, naming every reason', () => {
     expect(() => chooseIsolation('auto', caps({ unshareUser: false, proot: false }))).toThrow(
       'no isolation works here: rootless: unshare(CLONE_NEWUSER) is refused (seccomp or AppArmor); chroot: it needs root; proot: proot is not installed or ptrace is blocked',
@@ -36,5 +40,8 @@ describe('chooseIsolation', () => {
   it('refuses an explicit mode that cannot work here', () => {
     expect(() => chooseIsolation('chroot', caps({}))).toThrow('--isolation chroot cannot work here: it needs root');
     expect(chooseIsolation('proot', caps({ uid: 0, mknod: true })).reason).toBe('asked for with --isolation proot');
+    expect(() => chooseIsolation('none', caps({}))).toThrow('--isolation none cannot work here: it needs root');
+    expect(() => chooseIsolation('none', caps({ uid: 0, mknod: false }))).toThrow('--isolation none cannot work here: CAP_MKNOD is missing');
+    expect(chooseIsolation('none', caps({ uid: 0, mknod: true })).reason).toBe('asked for with --isolation none');
   });
 });
