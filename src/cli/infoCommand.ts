@@ -4,6 +4,7 @@ import { Command, Flags } from '@oclif/core';
 import { configPath, loadConfig } from '../config/loadConfig.js';
 import { locateHelper, defaultHelperPath } from '../isolation/helperPath.js';
 import { chooseIsolation } from '../isolation/chooseIsolation.js';
+import { judgeContainer, readContainerFacts } from '../isolation/containerCheck.js';
 import { probeCapabilities } from '../isolation/probe.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
 import { humanSize } from './humanSize.js';
@@ -42,13 +43,18 @@ export class InfoCommand extends Command {
     } catch (err) {
       auto = `none works: ${(err as Error).message}`;
     }
+    // `none` is never picked by auto; say whether asking for it would pass the container check.
+    const verdict = judgeContainer(await readContainerFacts(process.env));
+    const none = verdict.inContainer
+      ? `allowed when asked for (a throw-away container: ${verdict.signs.join(', ')})`
+      : `refused (not a throw-away container: ${verdict.against.join('; ')})`;
     const yes = (b: boolean): string => (b ? 'yes' : 'no');
     const allows = `user namespaces ${yes(probe.unshareUser)}, overlay in a user namespace ${yes(probe.overlayInUserns)}, newuidmap ${yes(probe.newuidmap)}, mount ${yes(probe.mount)}, chroot ${yes(probe.chroot)}, mknod ${yes(probe.mknod)}, ptrace/proot ${yes(probe.proot)}, seccomp user notification ${yes(probe.seccompUserNotif)}`;
     const info = {
       version: this.config.version,
       node: process.version,
       store: { root, size: storeSize },
-      isolation: { summary: isolation, auto, ...probe },
+      isolation: { summary: isolation, auto, none: { allowed: verdict.inContainer, signs: verdict.signs, against: verdict.against }, ...probe },
       helper,
       config: { ...config, path: config.path ?? null, searched: configPath(process.env) },
     };
@@ -62,6 +68,7 @@ export class InfoCommand extends Command {
       `isolation:  ${isolation}`,
       `allows:     ${allows}`,
       `auto picks: ${auto}`,
+      `none:       ${none}`,
       `helper:     ${helper.path}${helper.ok ? '' : ' (missing: run npm ci)'}`,
       `config:     ${config.path ?? `none (${configPath(process.env)} does not exist)`}`,
     ];

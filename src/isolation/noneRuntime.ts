@@ -94,6 +94,24 @@ export async function clearRoot(root: string, keep: ReadonlySet<string>, signal?
   await clear('');
 }
 
+/** Kept paths that are the container's by nature: an image's own copies there are expected to be hidden. */
+const CONTAINER_PATHS = ['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf', 'etc/hostname'];
+
+/** Kept paths the image has files at (topmost layer first; a whiteout there hides nothing). */
+async function hiddenByKept(lowerdirs: readonly string[], keep: ReadonlySet<string>): Promise<string[]> {
+  const hidden: string[] = [];
+  for (const rel of [...keep].sort()) {
+    if (CONTAINER_PATHS.some((c) => rel === c || rel.startsWith(`${c}/`))) continue;
+    for (const dir of lowerdirs) {
+      const st = await lstat(join(dir, rel)).catch(() => undefined);
+      if (st === undefined) continue;
+      if (!(st.isCharacterDevice() && st.rdev === 0)) hidden.push(rel);
+      break;
+    }
+  }
+  return hidden;
+}
+
 export interface NoneRuntimeOptions {
   flavor: XattrFlavor;
   /** Paths the build reads or writes besides the store: kept under `/`. */
@@ -139,20 +157,35 @@ export class NoneRuntime implements Runtime {
     if (this.#opts.root === undefined) await assertNoneAllowed();
     const kept = this.#opts.root === undefined ? await this.keptPaths() : this.#opts.keep.map((p) => resolve(p));
     const keep = new Set(kept.map((p) => relative(root, p)).filter((p) => p !== '' && !p.startsWith('..')));
+    const hidden = await hiddenByKept(spec.rootfs.lowerdirs, keep);
+    if (hidden.length > 0) {
+      output.onStderr(Buffer.from(`warning: --isolation none: the image's ${hidden.map((p) => `/${p}`).join(', ')} not used: kept paths (mount points or tsbuild's own) are there; this step sees the container's, and its changes there stay out of the layer\n`));
+    }
     await clearRoot(root, keep, signal);
     const baseline = await materializeLayers(spec.rootfs.lowerdirs, root, { flavor: this.#opts.flavor, signal, keep });
     const cwd = posix.resolve('/', spec.cwd || '/');
     await mkdir(await resolveInRoot(root, cwd), { recursive: true });
     const user = await resolveUser(root, spec.user);
     const [cmd = '', ...args] = spec.argv;
-    const result = await spawnStep(cmd, args, output, signal, {
-      env: spec.env,
-      cwd: join(root, cwd),
-      // Only where the step is not root: setting ids also clears the supplementary groups.
-      ...(user.uid !== process.getuid?.() || user.gid !== process.getgid?.() ? { uid: user.uid, gid: user.gid } : {}),
-      ...(this.#opts.killGraceMs !== undefined ? { killGraceMs: this.#opts.killGraceMs } : {}),
-      hint: "check that the image has the step's shell or command",
-    });
+    const sameIds = user.uid === process.getuid?.() && user.gid === process.getgid?.();
+    // Node cannot set a child's supplementary groups (setting its ids clears them). For a step
+    // as tsbuild's own user (root), the child inherits them: this process takes the step's
+    // groups while it forks (spawn forks synchronously, and steps take turns), then its own back.
+    const ownGroups = sameIds ? process.getgroups?.() : undefined;
+    if (ownGroups !== undefined) process.setgroups?.(user.groups);
+    let running: Promise<RunResult>;
+    try {
+      running = spawnStep(cmd, args, output, signal, {
+        env: spec.env,
+        cwd: join(root, cwd),
+        ...(sameIds ? {} : { uid: user.uid, gid: user.gid }),
+        ...(this.#opts.killGraceMs !== undefined ? { killGraceMs: this.#opts.killGraceMs } : {}),
+        hint: "check that the image has the step's shell or command",
+      });
+    } finally {
+      if (ownGroups !== undefined) process.setgroups?.(ownGroups);
+    }
+    const result = await running;
     await diffCopy(root, baseline, spec.rootfs.upperdir, { flavor: this.#opts.flavor, exclude: keep, signal });
     return result;
   }

@@ -58,6 +58,8 @@ describe('tsbuild in an unprivileged container', () => {
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout).toContain('allows:     user namespaces no, overlay in a user namespace no, newuidmap yes, mount no, chroot yes, mknod yes');
     expect(info.stdout).toContain('auto picks: chroot (auto: rootless is impossible (mount namespaces are blocked');
+    // runc's own pid namespace, and / a bind mount of the bundle's rootfs directory.
+    expect(info.stdout).toMatch(/^none: +allowed when asked for \(a throw-away container: \/ is a bind mount of \/.*\/rootfs\)$/m);
 
     const res = await runInUnprivilegedContainer({
       args: [node, join(repoRoot(), 'bin/run.js'), 'build', '--progress', 'plain', '--root', '/tmp/store', '-t', 'app:1', '--build-arg', `BASE=${base}`, '-o', 'type=oci,dest=/tmp/layout,tar=false', '/tmp/ctx'],
