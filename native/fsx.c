@@ -1,8 +1,8 @@
 // fsx.node: the few filesystem calls Node's fs lacks (xattrs on links, mknod), as async N-API
 // functions returning promises. Each call runs on the libuv thread pool so a slow filesystem
 // never blocks the event loop. Wrapped (and typed) by src/util/fsx.ts; nothing else loads it.
-#define NAPI_VERSION 8
-#include <node_api.h>
+// The batched directory reads (scanDir, readFiles) live in fsxScan.c.
+#include "fsx.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -51,7 +51,7 @@ static void free_work(struct work *w) {
 
 // The list or a value may grow between the size query and the read (another process setting
 // xattrs); retry on ERANGE instead of failing.
-static ssize_t read_list(const char *path, char **out) {
+ssize_t fsx_read_list(const char *path, char **out) {
   for (int attempt = 0; attempt < 8; attempt++) {
     ssize_t n = llistxattr(path, NULL, 0);
     if (n <= 0) return n;
@@ -66,7 +66,7 @@ static ssize_t read_list(const char *path, char **out) {
   return -1;
 }
 
-static ssize_t read_value(const char *path, const char *name, char **out) {
+ssize_t fsx_read_value(const char *path, const char *name, char **out) {
   for (int attempt = 0; attempt < 8; attempt++) {
     ssize_t n = lgetxattr(path, name, NULL, 0);
     if (n < 0) return n;
@@ -82,7 +82,7 @@ static ssize_t read_value(const char *path, const char *name, char **out) {
 }
 
 static void do_getxattrs(struct work *w) {
-  ssize_t n = read_list(w->path, &w->names);
+  ssize_t n = fsx_read_list(w->path, &w->names);
   if (n < 0) {
     // A filesystem without xattr support simply has none.
     if (errno == ENOTSUP || errno == ENODATA) { w->names_len = 0; return; }
@@ -98,7 +98,7 @@ static void do_getxattrs(struct work *w) {
   size_t idx = 0;
   for (ssize_t off = 0; off < n && idx < count; idx++) {
     const char *name = w->names + off;
-    ssize_t len = read_value(w->path, name, &w->vals[idx]);
+    ssize_t len = fsx_read_value(w->path, name, &w->vals[idx]);
     if (len < 0) {
       // Removed between list and get: treat as absent (lens < 0 marks it skipped).
       if (errno == ENODATA || errno == ENOTSUP) { w->vals[idx] = NULL; w->lens[idx] = -1; }
@@ -126,7 +126,7 @@ static void execute(napi_env env, void *data) {
   }
 }
 
-static const char *errno_code(int e) {
+const char *fsx_errno_code(int e) {
   switch (e) {
     case ENOENT: return "ENOENT";
     case EEXIST: return "EEXIST";
@@ -148,20 +148,20 @@ static const char *errno_code(int e) {
   }
 }
 
-static napi_value make_error(napi_env env, struct work *w) {
+napi_value fsx_errno_error(napi_env env, int err, const char *syscall, const char *path) {
   char msg[4096];
-  snprintf(msg, sizeof msg, "%s %s: %s", w->syscall, w->path, strerror(w->err));
-  napi_value code, text, err, num, path;
-  napi_create_string_utf8(env, errno_code(w->err), NAPI_AUTO_LENGTH, &code);
+  snprintf(msg, sizeof msg, "%s %s: %s", syscall, path, strerror(err));
+  napi_value code, text, error, num, jpath;
+  napi_create_string_utf8(env, fsx_errno_code(err), NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-  napi_create_error(env, code, text, &err);
-  napi_create_int32(env, -w->err, &num);
-  napi_set_named_property(env, err, "errno", num);
-  napi_create_string_utf8(env, w->syscall, NAPI_AUTO_LENGTH, &text);
-  napi_set_named_property(env, err, "syscall", text);
-  napi_create_string_utf8(env, w->path, NAPI_AUTO_LENGTH, &path);
-  napi_set_named_property(env, err, "path", path);
-  return err;
+  napi_create_error(env, code, text, &error);
+  napi_create_int32(env, -err, &num);
+  napi_set_named_property(env, error, "errno", num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &text);
+  napi_set_named_property(env, error, "syscall", text);
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &jpath);
+  napi_set_named_property(env, error, "path", jpath);
+  return error;
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
@@ -172,7 +172,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     w->syscall = "async work";
   }
   if (w->err != 0) {
-    napi_reject_deferred(env, w->deferred, make_error(env, w));
+    napi_reject_deferred(env, w->deferred, fsx_errno_error(env, w->err, w->syscall, w->path));
   } else if (w->op == OP_GETXATTRS) {
     napi_create_array(env, &result);
     uint32_t out = 0;
@@ -199,7 +199,7 @@ static void complete(napi_env env, napi_status status, void *data) {
   free_work(w);
 }
 
-static char *get_string(napi_env env, napi_value v) {
+char *fsx_get_string(napi_env env, napi_value v) {
   size_t len;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
   char *s = malloc(len + 1);
@@ -231,7 +231,7 @@ static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
   struct work *w = calloc(1, sizeof *w);
   if (!w) return fail(env, NULL, "out of memory");
   w->op = OP_GETXATTRS;
-  if (argc < 1 || !(w->path = get_string(env, argv[0]))) return fail(env, w, "lgetxattrs(path) expects a string");
+  if (argc < 1 || !(w->path = fsx_get_string(env, argv[0]))) return fail(env, w, "lgetxattrs(path) expects a string");
   return start(env, w, "fsx.lgetxattrs");
 }
 
@@ -243,7 +243,7 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   struct work *w = calloc(1, sizeof *w);
   if (!w) return fail(env, NULL, "out of memory");
   w->op = OP_SETXATTR;
-  if (argc < 3 || !(w->path = get_string(env, argv[0])) || !(w->name = get_string(env, argv[1]))) {
+  if (argc < 3 || !(w->path = fsx_get_string(env, argv[0])) || !(w->name = fsx_get_string(env, argv[1]))) {
     return fail(env, w, "lsetxattr(path, name, value) expects strings and a Buffer");
   }
   bool is_buf = false;
@@ -270,7 +270,7 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   if (!w) return fail(env, NULL, "out of memory");
   w->op = OP_MKNOD;
   uint32_t mode, major, minor;
-  if (argc < 4 || !(w->path = get_string(env, argv[0])) ||
+  if (argc < 4 || !(w->path = fsx_get_string(env, argv[0])) ||
       napi_get_value_uint32(env, argv[1], &mode) != napi_ok ||
       napi_get_value_uint32(env, argv[2], &major) != napi_ok ||
       napi_get_value_uint32(env, argv[3], &minor) != napi_ok) {
@@ -289,5 +289,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  fsx_register_scan(env, exports);
   return exports;
 }

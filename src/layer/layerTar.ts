@@ -1,12 +1,13 @@
-import type { BigIntStats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbuildError, wrapError } from '../errors.js';
-import { lgetxattrs } from '../util/fsx.js';
+import { readFiles, scanDir, type ScannedEntry } from '../util/fsx.js';
 import { ownerWriterFor } from './ownerWriter.js';
 import { entryMeta, isBookkeepingXattr, type EntryMeta, type StoreKind } from './ownerXattrs.js';
 import { BLOCK, encodeTarHeader, padding, type TarHeaderFields } from './tarHeader.js';
-import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../util/fileType.js';
+
+const { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } = constants;
 
 export type XattrFlavor = 'user' | 'trusted';
 
@@ -22,25 +23,32 @@ export interface LayerTarOptions {
 /** The size of an archive with no entries: just the two zero end blocks. */
 export const EMPTY_TAR_SIZE = 2 * BLOCK;
 
-
 const FLUSH_AT = 256 * 1024;
 const READ_CHUNK = 1024 * 1024;
-// lstat + xattr reads of one directory's children run this many at a time.
-const STAT_PARALLEL = 32;
-// Files up to this size are read in that same parallel batch: a tree of 20,000 small files
-// otherwise costs three awaited round trips (open, read, close) per file, one file at a time.
-const PREFETCH_MAX = 64 * 1024;
+// Regular files up to this size are read whole by the directory scan (scanDir) or, past its
+// budget, in batches (readFiles); bigger ones are streamed in READ_CHUNK pieces.
+const INLINE_MAX = 64 * 1024;
+// Small files' contents held at once: every directory on the path being walked keeps its scan
+// until its entries are written (and a scan ahead holds its share), so the budget is shared
+// along the path, not given per level. One scan reads at most SCAN_BUDGET of it.
+const HELD_MAX = 8 * 1024 * 1024;
+const SCAN_BUDGET = 4 * 1024 * 1024;
+// One readFiles batch (the files a scan left out), beyond HELD_MAX; at most one is alive.
+const BATCH_MAX = 1024 * 1024;
+
+interface Scan {
+  entries: Promise<ScannedEntry[]>;
+  /** Budget set aside for its small files' contents until it is known how much they took. */
+  reserved: number;
+}
 
 interface Node {
-  name: string;
+  e: ScannedEntry;
   rel: string;
   abs: string;
-  st: BigIntStats;
-  xattrs: Array<[string, Buffer]>;
-  meta: EntryMeta;
   opaque: boolean;
-  /** A small regular file's first st.size bytes (zero-filled if it shrank meanwhile). */
-  data?: Buffer;
+  xattrs: ReadonlyArray<[string, Buffer]>;
+  meta: EntryMeta;
 }
 
 /**
@@ -53,111 +61,188 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   const out = new Batcher();
   const links = new Map<string, string>();
   const opaqueKey = `${opts.xattrFlavor}.overlay.opaque`;
-  const kind = opts.storeKind ?? 'native';
+  const storeKind = opts.storeKind ?? 'native';
+  let held = 0;
+  // Scans started before their directory's turn, so the thread pool reads the next directory
+  // while this thread archives the current one.
+  const ahead = new Map<string, Scan>();
 
+  function startScan(absDir: string): Scan {
+    const reserved = Math.max(0, Math.min(SCAN_BUDGET, HELD_MAX - held));
+    held += reserved;
+    const entries = scanDir(absDir, { inlineMax: INLINE_MAX, budget: reserved });
+    // Awaited (and its failure reported) by the walk that reaches the directory; not before.
+    entries.catch(() => undefined);
+    return { entries, reserved };
+  }
+
+  function prefetch(absDir: string): void {
+    if (!ahead.has(absDir)) ahead.set(absDir, startScan(absDir));
+  }
+
+  // Per entry the work is synchronous (headers and small files' bytes are appended to `out`);
+  // only directories and big files' bodies await, so 20,000 files are not 20,000 generators.
   async function* walk(absDir: string, relDir: string): AsyncGenerator<Buffer> {
     opts.signal?.throwIfAborted();
-    const names = (await readdir(absDir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    for (let i = 0; i < names.length; i += STAT_PARALLEL) {
-      const batch = await Promise.all(names.slice(i, i + STAT_PARALLEL).map((name) => inspect(absDir, relDir, name, opaqueKey, kind)));
-      for (const node of batch) yield* entry(node);
+    const scan = ahead.get(absDir) ?? startScan(absDir);
+    ahead.delete(absDir);
+    let entries: ScannedEntry[];
+    try {
+      entries = await scan.entries;
+    } finally {
+      held -= scan.reserved;
+    }
+    const scanned = entries.reduce((n, e) => n + (e.data ? e.size : 0), 0);
+    held += scanned;
+    try {
+      const subdirs = entries.filter((e) => (e.mode & S_IFMT) === S_IFDIR);
+      let nextSubdir = 0;
+      if (subdirs.length > 0) prefetch(join(absDir, subdirs[0]!.name));
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (!e.nameIsUtf8) {
+          throw new TsbuildError('LAYER_INVALID', `archiving ${absDir}: the name ${JSON.stringify(e.name)} is not UTF-8`, {
+            hint: 'rename the file (layer tars carry UTF-8 paths)',
+          });
+        }
+        if (!e.data && isSmallFile(e)) await readTail(absDir, entries, i);
+        // The scan leaves out xattrs it was refused (EACCES): an xattr store's owner reads them its way.
+        const all = e.xattrsUnread ? await ownerWriterFor(storeKind).readXattrs(join(absDir, e.name)) : e.xattrs;
+        const n = node(e, all, absDir, relDir, opaqueKey, storeKind);
+        const streamBody = append(n);
+        for (const chunk of out.take()) yield chunk;
+        if (streamBody) yield* fileData(n.abs, e.size, out, opts.signal);
+        if ((e.mode & S_IFMT) === S_IFDIR) {
+          // The sibling after this one is next once this subtree is done.
+          const sibling = subdirs[++nextSubdir];
+          if (sibling) prefetch(join(absDir, sibling.name));
+          yield* walk(n.abs, n.rel);
+        }
+      }
+    } finally {
+      held -= scanned;
     }
   }
 
-  async function* entry(node: Node): AsyncGenerator<Buffer> {
-    const { st, rel, abs, meta } = node;
-    const kind = st.mode & S_IFMT;
-    const base = headerBase(node, opts.sourceDateEpoch);
+  /** Appends the entry's header (and a small file's body); true when a big file's body is still to come. */
+  function append(node: Node): boolean {
+    const { e, rel } = node;
+    const kind = e.mode & S_IFMT;
+    const h = header(node, opts.sourceDateEpoch);
     if (kind === S_IFDIR) {
-      yield* out.push(encodeTarHeader({ ...base, path: `${rel}/`, type: 'dir' }));
+      h.path = `${rel}/`;
+      h.type = 'dir';
+      out.push(encodeTarHeader(h));
       if (node.opaque) {
-        yield* out.push(encodeTarHeader({ ...base, path: `${rel}/.wh..wh..opq`, type: 'file', mode: 0o644, xattrs: [] }));
+        out.push(encodeTarHeader({ ...h, path: `${rel}/.wh..wh..opq`, type: 'file', mode: 0o644, xattrs: [] }));
       }
-      yield* walk(abs, rel);
-    } else if (meta.whiteout) {
+    } else if (node.meta.whiteout) {
+      h.path = whiteoutPath(rel, e.name);
       // Mode 0 as the 0/0 char device has it (an xattr store's whiteout file is 0600).
-      yield* out.push(encodeTarHeader({ ...base, mode: 0, path: whiteoutPath(rel, node.name), type: 'file', xattrs: [] }));
-    } else if (meta.device !== undefined) {
-      yield* out.push(encodeTarHeader({ ...base, path: rel, type: meta.device.type, devmajor: meta.device.major, devminor: meta.device.minor }));
+      h.mode = 0;
+      h.xattrs = [];
+      out.push(encodeTarHeader(h));
+    } else if (node.meta.device !== undefined) {
+      h.type = node.meta.device.type;
+      h.devmajor = node.meta.device.major;
+      h.devminor = node.meta.device.minor;
+      out.push(encodeTarHeader(h));
     } else if (kind === S_IFREG) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = st.nlink > 1n ? links.get(key) : undefined;
-      if (first !== undefined) {
-        yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'link', linkpath: first }));
-        return;
+      if (e.inode !== undefined) {
+        const first = links.get(e.inode);
+        if (first !== undefined) {
+          h.type = 'link';
+          h.linkpath = first;
+          out.push(encodeTarHeader(h));
+          return false;
+        }
+        links.set(e.inode, rel);
       }
-      if (st.nlink > 1n) links.set(key, rel);
-      const size = Number(st.size);
-      yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'file', size }));
-      if (node.data) {
-        yield* out.push(node.data);
-        const pad = padding(size);
-        if (pad > 0) yield* out.push(Buffer.alloc(pad));
-      } else {
-        yield* fileData(abs, size, out, opts.signal);
-      }
+      h.size = e.size;
+      out.push(encodeTarHeader(h));
+      if (!e.data) return e.size > 0;
+      out.push(e.data);
+      out.pad(e.size);
     } else if (kind === S_IFLNK) {
-      const target = await readlink(abs);
-      yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'symlink', linkpath: target }));
+      h.type = 'symlink';
+      h.linkpath = e.linkTarget ?? '';
+      out.push(encodeTarHeader(h));
     } else if (kind === S_IFIFO) {
-      yield* out.push(encodeTarHeader({ ...base, path: rel, type: 'fifo' }));
+      h.type = 'fifo';
+      out.push(encodeTarHeader(h));
     }
     // Sockets cannot be archived (Docker and containerd skip them too).
+    return false;
   }
 
   try {
     yield* walk(dir, '');
-    yield* out.push(Buffer.alloc(EMPTY_TAR_SIZE));
-    yield* out.flush();
+    out.push(Buffer.alloc(EMPTY_TAR_SIZE));
+    out.flush();
+    for (const chunk of out.take()) yield chunk;
   } catch (err) {
-    if ((err as Error).name === 'AbortError') throw err;
+    if ((err as Error).name === 'AbortError' || err instanceof TsbuildError) throw err;
     throw wrapError('LAYER_INVALID', `archiving ${dir}`, err);
   }
 }
 
-async function inspect(absDir: string, relDir: string, name: string, opaqueKey: string, kind: StoreKind): Promise<Node> {
-  const abs = join(absDir, name);
-  const st = await lstat(abs, { bigint: true });
-  const all = kind === 'native' ? await lgetxattrs(abs) : await ownerWriterFor(kind).readXattrs(abs);
+function isSmallFile(e: ScannedEntry): boolean {
+  return (e.mode & S_IFMT) === S_IFREG && e.size > 0 && e.size <= INLINE_MAX;
+}
+
+/** Reads the small files the scan had no budget for, from `from` on, BATCH_MAX bytes at a time. */
+async function readTail(absDir: string, entries: ScannedEntry[], from: number): Promise<void> {
+  const batch: ScannedEntry[] = [];
+  let bytes = 0;
+  for (let i = from; i < entries.length && bytes < BATCH_MAX; i++) {
+    const e = entries[i]!;
+    // A directory ends the batch: its subtree is walked before the files after it are written.
+    if ((e.mode & S_IFMT) === S_IFDIR) break;
+    if (e.data || !isSmallFile(e) || !e.nameIsUtf8) continue;
+    batch.push(e);
+    bytes += e.size;
+  }
+  const data = await readFiles(absDir, batch);
+  batch.forEach((e, i) => (e.data = data[i]));
+}
+
+function node(e: ScannedEntry, all: ReadonlyArray<[string, Buffer]>, absDir: string, relDir: string, opaqueKey: string, kind: StoreKind): Node {
+  const abs = join(absDir, e.name);
   // overlayfs' own bookkeeping (opaque, origin, impure, redirect…) and the xattr store's owner and
   // device records never go into a layer.
-  const xattrs = all.filter(([k]) => !isBookkeepingXattr(k, kind));
-  const opaque = all.some(([k, v]) => k === opaqueKey && v.toString() === 'y');
+  const xattrs = all.length === 0 ? all : all.filter(([k]) => !isBookkeepingXattr(k, kind));
+  const opaque = all.length > 0 && all.some(([k, v]) => k === opaqueKey && v.toString() === 'y');
   let meta: EntryMeta;
   try {
-    meta = entryMeta(kind, st, all);
+    meta = entryMeta(kind, statLike(e), all);
   } catch (err) {
     throw new TsbuildError('LAYER_INVALID', `archiving ${abs}: ${(err as Error).message}`, { cause: err, hint: 'the store holds a damaged owner or device record; remove the store (--root) and build again' });
   }
-  const node: Node = { name, rel: relDir === '' ? name : `${relDir}/${name}`, abs, st, xattrs, meta, opaque };
-  if ((st.mode & S_IFMT) === S_IFREG && !meta.whiteout && meta.device === undefined && st.size > 0n && st.size <= BigInt(PREFETCH_MAX)) node.data = await readSmall(abs, Number(st.size));
-  return node;
+  return { e, rel: relDir === '' ? e.name : `${relDir}/${e.name}`, abs, opaque, xattrs, meta };
 }
 
-/** Exactly `size` bytes of a small file, like fileData: cut if it grew, zero-filled if it shrank. */
-async function readSmall(abs: string, size: number): Promise<Buffer> {
-  const buf = Buffer.alloc(size);
-  const fh = await open(abs, 'r');
-  try {
-    let at = 0;
-    while (at < size) {
-      const { bytesRead } = await fh.read(buf, at, size - at, at);
-      if (bytesRead === 0) break;
-      at += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  return buf;
+/** What entryMeta reads of an lstat, from a scanned entry (rdev as glibc's makedev encodes it). */
+function statLike(e: ScannedEntry): { mode: bigint; uid: bigint; gid: bigint; rdev: bigint } {
+  const type = e.mode & S_IFMT;
+  const { rdevMajor: ma, rdevMinor: mi } = e;
+  const rdev = type === S_IFCHR || type === S_IFBLK
+    ? (BigInt(ma & 0xfff) << 8n) | (BigInt(ma & ~0xfff) << 32n) | BigInt(mi & 0xff) | (BigInt(mi & ~0xff) << 12n)
+    : 0n;
+  return { mode: BigInt(e.mode), uid: BigInt(e.uid), gid: BigInt(e.gid), rdev };
 }
 
-function headerBase(node: Node, epoch: number | undefined): Omit<TarHeaderFields, 'path' | 'type'> {
-  const { st } = node;
-  const seconds = Number(st.mtimeNs / 1_000_000_000n);
+/** The entry's header as a plain file with no body; append() adjusts what differs. */
+function header(node: Node, epoch: number | undefined): TarHeaderFields {
+  const { e } = node;
+  // Seconds of the nanosecond time truncated toward zero, as this has always archived them
+  // (differs from st_mtim.tv_sec only before 1970 with a fraction).
+  const seconds = e.mtimeSec < 0 && e.mtimeNsec > 0 ? e.mtimeSec + 1 : e.mtimeSec;
   return {
-    mode: Number(st.mode & 0o7777n),
-    uid: node.meta.uid,
-    gid: node.meta.gid,
+    path: node.rel,
+    type: 'file',
+    mode: e.mode & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
     size: 0,
     mtime: epoch !== undefined && seconds > epoch ? epoch : seconds,
     xattrs: node.xattrs,
@@ -181,40 +266,58 @@ async function* fileData(abs: string, size: number, out: Batcher, signal?: Abort
       const buf = Buffer.allocUnsafe(Math.min(left, READ_CHUNK));
       const { bytesRead } = await fh.read(buf, 0, buf.length, size - left);
       if (bytesRead === 0) {
-        yield* out.push(Buffer.alloc(left));
+        out.push(Buffer.alloc(left));
         break;
       }
       left -= bytesRead;
-      yield* out.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      out.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      for (const chunk of out.take()) yield chunk;
     }
   } finally {
     await fh.close();
   }
-  const pad = padding(size);
-  if (pad > 0) yield* out.push(Buffer.alloc(pad));
+  out.pad(size);
 }
+
+// Never written to: padding is a view of it, copied when the batch is joined.
+const ZEROS = Buffer.alloc(BLOCK);
+const NONE: readonly Buffer[] = [];
 
 /** Coalesces small header and data pieces so downstream sees few, large chunks. */
 class Batcher {
   private parts: Buffer[] = [];
   private length = 0;
+  private ready: Buffer[] = [];
 
-  *push(buf: Buffer): Generator<Buffer> {
+  push(buf: Buffer): void {
     if (buf.length >= FLUSH_AT) {
-      yield* this.flush();
-      yield buf;
+      this.flush();
+      this.ready.push(buf);
       return;
     }
     this.parts.push(buf);
     this.length += buf.length;
-    if (this.length >= FLUSH_AT) yield* this.flush();
+    if (this.length >= FLUSH_AT) this.flush();
   }
 
-  *flush(): Generator<Buffer> {
+  /** The zeros that complete a body of `size` bytes to a whole block. */
+  pad(size: number): void {
+    const pad = padding(size);
+    if (pad > 0) this.push(ZEROS.subarray(0, pad));
+  }
+
+  flush(): void {
     if (this.length === 0) return;
-    const joined = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
+    this.ready.push(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length));
     this.parts = [];
     this.length = 0;
-    yield joined;
+  }
+
+  /** The chunks completed so far, in order. */
+  take(): readonly Buffer[] {
+    if (this.ready.length === 0) return NONE;
+    const done = this.ready;
+    this.ready = [];
+    return done;
   }
 }

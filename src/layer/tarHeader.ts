@@ -20,7 +20,7 @@ export interface TarHeaderFields {
   devmajor?: number;
   devminor?: number;
   /** Sorted by name by the encoder. */
-  xattrs?: Array<[string, Buffer]>;
+  xattrs?: ReadonlyArray<[string, Buffer]>;
 }
 
 export const BLOCK = 512;
@@ -42,26 +42,37 @@ const MAX_OCTAL11 = 0o77777777777;
 /** The bytes of one entry's header: an optional pax extended header, then the ustar header. */
 export function encodeTarHeader(h: TarHeaderFields): Buffer {
   const pax: Array<[string, Buffer]> = [];
-  const name = Buffer.from(h.path, 'utf8');
-  if (name.length > 100 || !isAscii(h.path)) pax.push(['path', name]);
-  const link = Buffer.from(h.linkpath ?? '', 'utf8');
-  if (link.length > 100 || !isAscii(h.linkpath ?? '')) pax.push(['linkpath', link]);
+  // Short ASCII names (nearly all) go into the block as they are, with no Buffer made for them.
+  let name: Buffer | string = h.path;
+  if (h.path.length > 100 || !isAscii(h.path)) {
+    name = Buffer.from(h.path, 'utf8');
+    pax.push(['path', name]);
+    name = name.subarray(0, 100);
+  }
+  let link: Buffer | string = h.linkpath ?? '';
+  if (link.length > 100 || !isAscii(link)) {
+    link = Buffer.from(link, 'utf8');
+    pax.push(['linkpath', link]);
+    link = link.subarray(0, 100);
+  }
   if (h.size > MAX_OCTAL11) pax.push(['size', Buffer.from(String(h.size))]);
   if (h.uid > MAX_OCTAL7) pax.push(['uid', Buffer.from(String(h.uid))]);
   if (h.gid > MAX_OCTAL7) pax.push(['gid', Buffer.from(String(h.gid))]);
   if (h.mtime < 0 || h.mtime > MAX_OCTAL11) pax.push(['mtime', Buffer.from(String(h.mtime))]);
-  const xattrs = [...(h.xattrs ?? [])].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])));
-  for (const [key, value] of xattrs) pax.push([`SCHILY.xattr.${key}`, value]);
+  if (h.xattrs && h.xattrs.length > 0) {
+    const xattrs = [...h.xattrs].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])));
+    for (const [key, value] of xattrs) pax.push([`SCHILY.xattr.${key}`, value]);
+  }
 
   const main = ustarBlock({
-    name: name.subarray(0, 100),
+    name,
     mode: h.mode & 0o7777,
     uid: h.uid > MAX_OCTAL7 ? 0 : h.uid,
     gid: h.gid > MAX_OCTAL7 ? 0 : h.gid,
     size: h.type === 'file' && h.size <= MAX_OCTAL11 ? h.size : 0,
     mtime: h.mtime < 0 || h.mtime > MAX_OCTAL11 ? 0 : h.mtime,
     typeflag: TYPEFLAG[h.type],
-    linkname: link.subarray(0, 100),
+    linkname: link,
     devmajor: h.devmajor ?? 0,
     devminor: h.devminor ?? 0,
   });
@@ -70,14 +81,14 @@ export function encodeTarHeader(h: TarHeaderFields): Buffer {
   pax.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const body = Buffer.concat(pax.map(([k, v]) => paxRecord(k, v)));
   const paxHeader = ustarBlock({
-    name: Buffer.from(paxHeaderName(h.path)).subarray(0, 100),
+    name: paxHeaderName(h.path).slice(0, 100),
     mode: 0o644,
     uid: 0,
     gid: 0,
     size: body.length,
     mtime: 0,
     typeflag: 'x',
-    linkname: Buffer.alloc(0),
+    linkname: '',
     devmajor: 0,
     devminor: 0,
   });
@@ -112,30 +123,37 @@ function isAscii(s: string): boolean {
 }
 
 interface RawFields {
-  name: Buffer;
+  /** At most 100 bytes; a string is ASCII. */
+  name: Buffer | string;
   mode: number;
   uid: number;
   gid: number;
   size: number;
   mtime: number;
   typeflag: string;
-  linkname: Buffer;
+  linkname: Buffer | string;
   devmajor: number;
   devminor: number;
 }
 
+// The bytes every header shares: checksum field as spaces (it is computed that way), the magic.
+const TEMPLATE = Buffer.alloc(BLOCK);
+TEMPLATE.fill(0x20, 148, 156);
+TEMPLATE.write('ustar\u000000', 257, 'latin1');
+
 function ustarBlock(f: RawFields): Buffer {
-  const b = Buffer.alloc(BLOCK);
-  f.name.copy(b, 0);
+  const b = Buffer.allocUnsafe(BLOCK);
+  TEMPLATE.copy(b, 0);
+  if (typeof f.name === 'string') b.write(f.name, 0, 'latin1');
+  else f.name.copy(b, 0);
   octal(b, 100, 8, f.mode);
   octal(b, 108, 8, f.uid);
   octal(b, 116, 8, f.gid);
   octal(b, 124, 12, f.size);
   octal(b, 136, 12, f.mtime);
-  b.fill(0x20, 148, 156); // checksum is computed with its own field as spaces
-  b.write(f.typeflag, 156, 'latin1');
-  f.linkname.copy(b, 157);
-  b.write('ustar\u000000', 257, 'latin1');
+  b[156] = f.typeflag.charCodeAt(0);
+  if (typeof f.linkname === 'string') b.write(f.linkname, 157, 'latin1');
+  else f.linkname.copy(b, 157);
   // uname (265) and gname (297) stay empty: numeric ids only.
   octal(b, 329, 8, f.devmajor);
   octal(b, 337, 8, f.devminor);
@@ -145,7 +163,12 @@ function ustarBlock(f: RawFields): Buffer {
   return b;
 }
 
-/** Zero-padded octal, NUL-terminated, filling the field. */
+/** Zero-padded octal, NUL-terminated, filling the field (values are checked to fit by the caller). */
 function octal(b: Buffer, off: number, len: number, value: number): void {
-  b.write(`${Math.trunc(value).toString(8).padStart(len - 1, '0')}\u0000`, off, 'latin1');
+  let v = Math.trunc(value);
+  b[off + len - 1] = 0;
+  for (let i = off + len - 2; i >= off; i--) {
+    b[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
 }

@@ -1,11 +1,13 @@
 import { createRequire } from 'node:module';
 import { TsbuildError } from '../errors.js';
 
-/** The raw shape of native/build/fsx.node (see native/fsx.c). */
+/** The raw shape of native/build/fsx.node (see native/fsx.c and native/fsxScan.c). */
 interface FsxAddon {
   lgetxattrs(path: string): Promise<Array<[string, Buffer]>>;
   lsetxattr(path: string, name: string, value: Buffer): Promise<void>;
   mknod(path: string, mode: number, major: number, minor: number): Promise<void>;
+  scanDir(dir: string, budget: number, inlineMax: number): Promise<{ count: number; meta: Buffer; data: Buffer }>;
+  readFiles(dir: string, names: string[], sizes: number[]): Promise<Buffer>;
 }
 
 // Both src/util/fsx.ts (tests) and dist/util/fsx.js (installed) sit two levels below the
@@ -13,11 +15,13 @@ interface FsxAddon {
 const ADDON_PATH = '../../native/build/fsx.node';
 const S_IFCHR = 0o020000;
 
+let loaded: FsxAddon | undefined;
+
 function addon(): FsxAddon {
-  const require = createRequire(import.meta.url);
+  if (loaded) return loaded;
   try {
-    // require() caches the loaded module, so calling this per operation costs a map lookup.
-    return require(ADDON_PATH) as FsxAddon;
+    loaded = createRequire(import.meta.url)(ADDON_PATH) as FsxAddon;
+    return loaded;
   } catch (err) {
     throw new TsbuildError('HELPER_MISSING', `loading native addon fsx.node: ${(err as Error).message}`, {
       cause: err,
@@ -43,4 +47,120 @@ export function mknodChar(path: string, major: number, minor: number, mode = 0):
 /** Creates a block device, character device or fifo given the full st_mode (type bits included). */
 export function mknodRaw(path: string, mode: number, major: number, minor: number): Promise<void> {
   return addon().mknod(path, mode, major, minor);
+}
+
+/** One directory entry as scanDir reports it. */
+export interface ScannedEntry {
+  name: string;
+  /** False when the name's bytes are not UTF-8 (`name` then holds U+FFFD in their place). */
+  nameIsUtf8: boolean;
+  /** st_mode, file type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: number;
+  /** st_mtim: whole seconds (floor) and nanoseconds. */
+  mtimeSec: number;
+  mtimeNsec: number;
+  /** Set when nlink > 1: equal for two names of one inode on one filesystem (st_dev and st_ino). */
+  inode?: string;
+  rdevMajor: number;
+  rdevMinor: number;
+  /** A symlink's target. */
+  linkTarget?: string;
+  /** All extended attributes (not following a symlink), overlayfs' own included. */
+  xattrs: ReadonlyArray<[string, Buffer]>;
+  /** Reading the xattrs was refused (EACCES: `user.*` of a file without read permission); `xattrs` is empty. */
+  xattrsUnread: boolean;
+  /** A small regular file's first `size` bytes (zero-filled if it shrank), when the budget allowed. */
+  data?: Buffer;
+}
+
+export interface ScanDirOptions {
+  /** Regular files up to this size have their contents read along... */
+  inlineMax: number;
+  /** ...up to this many bytes in total; the rest (a tail in name order) is left to readFiles. */
+  budget: number;
+}
+
+// Keep in step with enum field in native/fsxScan.c.
+const F = {
+  MODE: 0, UID: 1, GID: 2, NLINK: 3, SIZE_LO: 4, SIZE_HI: 5, MTIME_LO: 6, MTIME_HI: 7, MTIME_NSEC: 8,
+  DEV_LO: 9, DEV_HI: 10, INO_LO: 11, INO_HI: 12, RDEV_MAJOR: 13, RDEV_MINOR: 14,
+  NAME_OFF: 15, NAME_LEN: 16, LINK_OFF: 17, LINK_LEN: 18, XATTR_OFF: 19, XATTR_LEN: 20, DATA_OFF: 21, FLAGS: 22,
+} as const;
+const REC_WORDS = 23;
+const HAS_DATA = 1;
+const HAS_LINK = 2;
+const NAME_NOT_UTF8 = 4;
+const XATTRS_UNREAD = 8;
+const TWO_32 = 2 ** 32;
+
+/**
+ * Every entry of `dir` (`.` and `..` aside) sorted by the bytes of its name, with its lstat
+ * fields, xattrs, symlink target and, within `budget`, the contents of its small regular files:
+ * one thread-pool job for the whole directory instead of several per file.
+ */
+export async function scanDir(dir: string, opts: ScanDirOptions): Promise<ScannedEntry[]> {
+  const { count, meta, data } = await addon().scanDir(dir, opts.budget, opts.inlineMax);
+  // Records are native-endian uint32 words; a Buffer the addon made is aligned, else copy.
+  const words = meta.byteOffset % 4 === 0 ? new Uint32Array(meta.buffer, meta.byteOffset, count * REC_WORDS) : new Uint32Array(meta.buffer.slice(meta.byteOffset, meta.byteOffset + count * REC_WORDS * 4));
+  const strings = meta.subarray(count * REC_WORDS * 4);
+  const out: ScannedEntry[] = new Array(count);
+  for (let i = 0, r = 0; i < count; i++, r += REC_WORDS) {
+    const flags = words[r + F.FLAGS]!;
+    const size = words[r + F.SIZE_HI]! * TWO_32 + words[r + F.SIZE_LO]!;
+    const nameOff = words[r + F.NAME_OFF]!;
+    const nlink = words[r + F.NLINK]!;
+    const e: ScannedEntry = {
+      name: strings.toString('utf8', nameOff, nameOff + words[r + F.NAME_LEN]!),
+      nameIsUtf8: (flags & NAME_NOT_UTF8) === 0,
+      mode: words[r + F.MODE]!,
+      uid: words[r + F.UID]!,
+      gid: words[r + F.GID]!,
+      nlink,
+      size,
+      mtimeSec: (words[r + F.MTIME_HI]! | 0) * TWO_32 + words[r + F.MTIME_LO]!,
+      mtimeNsec: words[r + F.MTIME_NSEC]!,
+      rdevMajor: words[r + F.RDEV_MAJOR]!,
+      rdevMinor: words[r + F.RDEV_MINOR]!,
+      xattrs: words[r + F.XATTR_LEN] === 0 ? NO_XATTRS : decodeXattrs(strings, words[r + F.XATTR_OFF]!, words[r + F.XATTR_LEN]!),
+      xattrsUnread: (flags & XATTRS_UNREAD) !== 0,
+    };
+    if (nlink > 1) e.inode = `${words[r + F.DEV_HI]}.${words[r + F.DEV_LO]}:${words[r + F.INO_HI]}.${words[r + F.INO_LO]}`;
+    if (flags & HAS_LINK) e.linkTarget = strings.toString('utf8', words[r + F.LINK_OFF], words[r + F.LINK_OFF]! + words[r + F.LINK_LEN]!);
+    if (flags & HAS_DATA) e.data = data.subarray(words[r + F.DATA_OFF], words[r + F.DATA_OFF]! + size);
+    out[i] = e;
+  }
+  return out;
+}
+
+const NO_XATTRS: ReadonlyArray<[string, Buffer]> = Object.freeze([]);
+
+function decodeXattrs(strings: Buffer, off: number, len: number): Array<[string, Buffer]> {
+  const out: Array<[string, Buffer]> = [];
+  const end = off + len;
+  while (off < end) {
+    const klen = strings.readUInt32LE(off);
+    const key = strings.toString('utf8', off + 4, off + 4 + klen);
+    off += 4 + klen;
+    const vlen = strings.readUInt32LE(off);
+    // A copy: the value outlives this scan's buffer in a tar header.
+    out.push([key, Buffer.from(strings.subarray(off + 4, off + 4 + vlen))]);
+    off += 4 + vlen;
+  }
+  return out;
+}
+
+/** The contents of these files of `dir`, each exactly `size` bytes (cut if it grew, zero-filled if it shrank), in one job. */
+export async function readFiles(dir: string, files: ReadonlyArray<{ name: string; size: number }>): Promise<Buffer[]> {
+  const all = await addon().readFiles(dir, files.map((f) => f.name), files.map((f) => f.size));
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const f of files) {
+    out.push(all.subarray(at, at + f.size));
+    at += f.size;
+  }
+  return out;
 }
