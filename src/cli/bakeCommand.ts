@@ -29,7 +29,7 @@ import { JsonProgress } from './jsonProgress.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
 import { envEpoch } from './buildCommand.js';
-import { openOciLayoutContext, runBuild } from './runBuild.js';
+import { ociLayoutPaths, openOciLayoutContext, runBuild } from './runBuild.js';
 import { RUN_SANDBOX_FLAGS, openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
 import { withSignals } from './signals.js';
 
@@ -90,7 +90,12 @@ export class BakeCommand extends Command {
     if (mode !== 'quiet') display.emit({ type: 'info', message: isolationLine(isolation), time: Date.now() });
     if (isolation.mode === 'none') process.stderr.write(`${NONE_WARNING}\n`);
     // Isolation none keeps every service's inputs under `/`, whichever service's step runs.
-    const keep = selected.flatMap((s) => [s.contextDir, ...('path' in s.dockerfile ? [s.dockerfile.path] : []), ...[...s.additionalContexts.values()].filter((v) => v.startsWith('oci-layout://')).map((v) => v.slice('oci-layout://'.length).replace(/[:@][^/]*$/, ''))]);
+    const keep = selected.flatMap((s) => [
+      s.contextDir,
+      ...('path' in s.dockerfile ? [s.dockerfile.path] : []),
+      ...ociLayoutPaths(s.additionalContexts.values()),
+      ...[caches.get(s.service)?.from].flatMap((c) => (c?.type === 'local' && c.dir !== undefined ? [c.dir] : [])),
+    ]);
     const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
     const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
     const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure], process.env, config);

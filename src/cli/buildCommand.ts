@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { parseAnnotationFlags } from '../build/buildAnnotations.js';
 import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
-import { parseCacheSpec } from '../cache/remoteCache.js';
+import { parseCacheSpec, type CacheSpec } from '../cache/remoteCache.js';
 import { teeProgress, type ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
 import { loadConfig } from '../config/loadConfig.js';
@@ -27,7 +27,7 @@ import { parseOutputSpec } from './outputSpec.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
 import { withSignals } from './signals.js';
-import { openOciLayoutContext, runBuild } from './runBuild.js';
+import { ociLayoutPaths, openOciLayoutContext, runBuild } from './runBuild.js';
 
 export class BuildCommand extends Command {
   static override summary = 'Build an image from a Dockerfile (the default command)';
@@ -152,7 +152,7 @@ export class BuildCommand extends Command {
             noCacheStages: new Set(flags['no-cache-filter']),
             ...(remote ? { remoteCache: remote } : {}),
           },
-          { store, registry, progress: buildProgress, signal, isolation: isolation.mode, keep: keptInputs(namedContexts, flags['cache-from']) },
+          { store, registry, progress: buildProgress, signal, isolation: isolation.mode, keep: keptInputs(namedContexts, cacheFromSpec) },
         );
         await remote?.close();
         for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
@@ -183,14 +183,8 @@ export class BuildCommand extends Command {
 }
 
 /** What isolation none must keep under `/` besides store and context: named contexts and local caches read during the build. */
-function keptInputs(namedContexts: ReadonlyMap<string, string>, cacheFrom: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const spec of namedContexts.values()) if (spec.startsWith('oci-layout://')) out.push(spec.slice('oci-layout://'.length).replace(/[:@][^/]*$/, ''));
-  for (const spec of cacheFrom) {
-    const src = /(?:^|,)src=([^,]+)/.exec(spec)?.[1];
-    if (src !== undefined) out.push(src);
-  }
-  return out;
+function keptInputs(namedContexts: ReadonlyMap<string, string>, cacheFrom: CacheSpec | undefined): string[] {
+  return [...ociLayoutPaths(namedContexts.values()), ...(cacheFrom?.type === 'local' && cacheFrom.dir !== undefined ? [cacheFrom.dir] : [])];
 }
 
 /** Collects the reason of every step that ran instead of coming from the cache. */

@@ -106,11 +106,25 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
   return { result, cache };
 }
 
+/** The directories of the `oci-layout://` specs among `specs` (what isolation none must keep). */
+export function ociLayoutPaths(specs: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const spec of specs) {
+    if (!spec.startsWith('oci-layout://')) continue;
+    out.push(parseOciLayoutSpec(spec, 'context').path);
+  }
+  return out;
+}
+
 /**
  * `oci-layout://PATH[:TAG]` or `oci-layout://PATH@sha256:...`, BuildKit's spelling for a named
  * context; `what` names the flag or compose key in the error.
  */
 export function openOciLayoutContext(spec: string, what: string): ImageSource {
+  return new OciLayoutSource(parseOciLayoutSpec(spec, what));
+}
+
+function parseOciLayoutSpec(spec: string, what: string): { path: string; tag?: string; digest?: string } {
   const prefix = 'oci-layout://';
   if (!spec.startsWith(prefix)) {
     throw new TsbuildError('USAGE', `${what}=${spec}: only oci-layout://PATH[:TAG] is supported yet`);
@@ -119,7 +133,7 @@ export function openOciLayoutContext(spec: string, what: string): ImageSource {
   // A colon inside the path is rare enough to follow BuildKit's split at the last one.
   const at = rest.lastIndexOf('@');
   const colon = rest.lastIndexOf(':');
-  if (at > 0) return new OciLayoutSource({ path: resolve(rest.slice(0, at)), digest: rest.slice(at + 1) });
-  if (colon > 0 && !rest.slice(colon).includes('/')) return new OciLayoutSource({ path: resolve(rest.slice(0, colon)), tag: rest.slice(colon + 1) });
-  return new OciLayoutSource({ path: resolve(rest) });
+  if (at > 0) return { path: resolve(rest.slice(0, at)), digest: rest.slice(at + 1) };
+  if (colon > 0 && !rest.slice(colon).includes('/')) return { path: resolve(rest.slice(0, colon)), tag: rest.slice(colon + 1) };
+  return { path: resolve(rest) };
 }

@@ -7,7 +7,7 @@
 import { chmod, cp, readFile, readdir, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import { busyboxLayout, seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
 import { SPINE_DOCKERFILE } from '../../helpers/spineDockerfile.js';
@@ -111,5 +111,27 @@ describe('tsbuild in an unprivileged container', () => {
     // The writable mount the store lives on was kept, not wiped with /.
     expect(await readFile(join(work, 'keep-me'), 'utf8')).toBe('a kept mount\n');
     expect((await readdir(work)).sort()).toEqual(['ctx', 'keep-me', 'layout', 'store']);
+  });
+
+  it('bake --isolation none: three services sharing the container\'s / build to the images bake makes rootless on the host', async () => {
+    const layout = await busyboxLayout();
+    const compose = join(repoRoot(), 'examples', 'compose', 'compose.yaml');
+    const env = { BASE_LAYOUT: layout.dir, SOURCE_DATE_EPOCH: '1700000000' };
+    const host = await runTsbuild(['bake', '-q', '-f', compose, '--root', await makeTempDir('tsbuild-ctr-hoststore'), '--isolation', 'rootless'], { env });
+    expect(host.code, host.stderr).toBe(0);
+    expect(host.stdout).toMatch(/^web=sha256:[0-9a-f]{64}\napp=sha256:[0-9a-f]{64}\ndb=sha256:[0-9a-f]{64}\n$/);
+    const work = await makeTempDir('tsbuild-ctr-none');
+    await chmod(work, 0o1777);
+    const runtimeDir = '/tsbuild';
+    const res = await runInUnprivilegedContainer({
+      args: [...(await noneNodeArgs(runtimeDir)), join(repoRoot(), 'bin/run.js'), 'bake', '-q', '-f', compose, '--root', `${runtimeDir}/work/store`],
+      env: Object.entries({ ...env, TSBUILD_ISOLATION: 'none' }).map(([k, v]) => `${k}=${v}`),
+      readonlyBinds: [...(await repoBinds()), layout.dir],
+      tmpDir: work,
+      runtimeDir,
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/^warning: --isolation none: RUN steps are not isolated: /m);
+    expect(res.stdout).toBe(host.stdout);
   });
 });
