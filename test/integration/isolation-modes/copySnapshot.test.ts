@@ -3,9 +3,9 @@
  * directories, hardlinks) is materialized faithfully, and the diff after a change writes the
  * upper dir overlayfs would have written.
  */
-import { chmod, link, lstat, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdtemp, lstat, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { diffCopy, materializeLayers } from '../../../src/snapshot/copySnapshot.js';
 import { lgetxattrs, lsetxattr, mknodChar } from '../../../src/util/fsx.js';
 import { makeTempDir } from '../../helpers/tmp.js';
@@ -24,9 +24,17 @@ async function tree(dir: string, rel = ''): Promise<string[]> {
 }
 
 describe('copy snapshots', () => {
-  it('materializes a layer chain with whiteouts, opaque dirs and hardlinks, and diffs changes as overlayfs would', async () => {
+  // The upper dir on another mount than the copy (isolation none: the store vs `/`) cannot take a
+  // rename: the diff copies, keeping hardlinks, owners and modes.
+  it.each([
+    ['the same filesystem', undefined],
+    ['another mount (tmpfs /dev/shm: copied, not renamed)', '/dev/shm'],
+  ])('materializes a layer chain with whiteouts, opaque dirs and hardlinks, and diffs changes as overlayfs would; upper dir on %s', async (_where, upperMount) => {
     const work = await makeTempDir('tsbuild-copysnap');
-    const [l1, l2, root, upper] = ['l1', 'l2', 'root', 'upper'].map((d) => join(work, d)) as [string, string, string, string];
+    const upperParent = upperMount === undefined ? work : await mkdtemp(join(upperMount, 'tsbuild-copysnap-'));
+    if (upperMount !== undefined) onTestFinished(() => rm(upperParent, { recursive: true, force: true }));
+    const [l1, l2, root] = ['l1', 'l2', 'root'].map((d) => join(work, d)) as [string, string, string];
+    const upper = join(upperParent, 'upper');
     for (const d of [l1, l2, root, upper]) await mkdir(d);
     // Bottom layer: a/{x,y}, b/old, h1 = h2 (hardlinks), gone.
     await mkdir(join(l1, 'a'));
@@ -54,6 +62,7 @@ describe('copy snapshots', () => {
     // (likely with its old inode number), a deletion, and untouched files.
     await chmod(join(root, 'a', 'y'), 0o600);
     await writeFile(join(root, 'n1'), 'n');
+    await chown(join(root, 'n1'), 1000, 1000);
     await link(join(root, 'n1'), join(root, 'n2'));
     await rename(join(root, 'a', 'x'), join(root, 'a', 'moved'));
     await rm(join(root, 'b'), { recursive: true });
@@ -77,5 +86,6 @@ describe('copy snapshots', () => {
       'n2 f(n) 644',
     ]);
     expect((await lstat(join(upper, 'n1'))).ino).toBe((await lstat(join(upper, 'n2'))).ino);
+    expect((await lstat(join(upper, 'n1'))).uid).toBe(1000);
   });
 });
