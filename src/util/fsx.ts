@@ -8,6 +8,21 @@ interface FsxAddon {
   mknod(path: string, mode: number, major: number, minor: number): Promise<void>;
   scanDir(dir: string, budget: number, inlineMax: number): Promise<{ count: number; meta: Buffer; data: Buffer }>;
   readFiles(dir: string, names: string[], sizes: number[]): Promise<Buffer>;
+  applyTreeOps(ops: NativeTreeOp[]): Promise<[number, number, number, NodeJS.ErrnoException | null]>;
+}
+
+/** applyTreeOps' wire shape: `kind` 0 file, 1 directory, 2 symlink, 3 owner+mode+times. */
+interface NativeTreeOp {
+  kind: 0 | 1 | 2 | 3;
+  path: string;
+  target?: string;
+  data?: Buffer;
+  uid?: number;
+  gid?: number;
+  mode?: number;
+  mtime?: number;
+  chmod?: boolean;
+  xattrs?: Array<[string, Buffer]>;
 }
 
 // Both src/util/fsx.ts (tests) and dist/util/fsx.js (installed) sit two levels below the
@@ -163,4 +178,57 @@ export async function readFiles(dir: string, files: ReadonlyArray<{ name: string
     at += f.size;
   }
   return out;
+}
+
+/** Owner, mode and times (seconds; atime = mtime) to give a path. */
+export interface EntryMeta {
+  uid: number;
+  gid: number;
+  mode: number;
+  mtime: number;
+}
+
+/**
+ * One step of a tree batch. Creations use O_EXCL semantics: they never replace or follow
+ * what is at `path` (the batch stops with EEXIST). A file gets data, owner, mode (after the
+ * owner, so setuid bits survive), xattrs, times; a directory is made 0700 with its xattrs
+ * (its owner, mode and times come later, as a `meta` step, once its children are in); a
+ * symlink gets owner, times, xattrs; `meta` sets owner, mode (unless `chmod` is false, as for
+ * a symlink) and times of an existing path without following a final symlink.
+ */
+export type TreeOp =
+  | { kind: 'file'; path: string; data: Buffer; meta: EntryMeta; xattrs: Array<[string, Buffer]> }
+  | { kind: 'dir'; path: string; xattrs: Array<[string, Buffer]> }
+  | { kind: 'symlink'; path: string; target: string; meta: EntryMeta; xattrs: Array<[string, Buffer]> }
+  | { kind: 'meta'; path: string; meta: EntryMeta; chmod: boolean };
+
+export interface TreeOpsResult {
+  /** How many ops completed; when `error` is set, ops[done] is the one that failed. */
+  done: number;
+  error?: NodeJS.ErrnoException;
+  /** Owners refused (id not mapped in this user namespace, or not root): the path kept ours. */
+  ownersSkipped: number;
+  /** Xattrs the filesystem refused. */
+  xattrsSkipped: number;
+}
+
+const KIND = { file: 0, dir: 1, symlink: 2, meta: 3 } as const;
+
+/**
+ * Runs `ops` in order on one thread-pool thread, stopping at the first failure: a run of tar
+ * entries costs one round trip instead of one per syscall. The Buffers in `ops` must not be
+ * changed until the promise settles.
+ */
+export async function applyTreeOps(ops: TreeOp[]): Promise<TreeOpsResult> {
+  const wire: NativeTreeOp[] = ops.map((op) => {
+    const base: NativeTreeOp = { kind: KIND[op.kind], path: op.path };
+    if (op.kind === 'dir') return { ...base, xattrs: op.xattrs };
+    const { uid, gid, mode, mtime } = op.meta;
+    const meta = { ...base, uid, gid, mode: mode & 0o7777, mtime };
+    if (op.kind === 'file') return { ...meta, data: op.data, xattrs: op.xattrs };
+    if (op.kind === 'symlink') return { ...meta, target: op.target, xattrs: op.xattrs };
+    return { ...meta, chmod: op.chmod };
+  });
+  const [done, ownersSkipped, xattrsSkipped, error] = await addon().applyTreeOps(wire);
+  return { done, ownersSkipped, xattrsSkipped, ...(error ? { error } : {}) };
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -106,6 +106,8 @@ describe('extractLayer', () => {
       ['relative symlink parent', "sym('a', '../..'); f('a/escaped')"],
       ['hardlink outside', "hard('shadow', '../../etc/shadow')"],
       ['hardlink to a missing entry', "hard('x', 'etc/shadow')"],
+      ['symlink replacing a directory', "d('a'); f('a/x'); sym('a', '/etc'); f('a/passwd', b'owned')"],
+      ['symlink replacing a file', "f('a'); sym('a', '/etc'); f('a/passwd', b'owned')"],
     ];
     for (const [name, program] of cases) {
       it(name, async () => {
@@ -133,6 +135,44 @@ describe('extractLayer', () => {
       expect(await readFile(join(dest, 'tmp', marker), 'utf8')).toBe('inside');
       await expect(stat(join('/tmp', marker))).rejects.toMatchObject({ code: 'ENOENT' });
     });
+  });
+
+  it('lets a later entry of the same path win, never writing through a symlink, across many batches', async () => {
+    const base = await mkdtemp(join(root, 'later-'));
+    const dest = join(base, 'dest');
+    await mkdir(dest);
+    // 600 small files and ten of 900 KiB: more entries and more bytes than one native batch takes.
+    const program = `
+f('x', b'one'); f('x', b'two')
+d('y'); f('y/z'); f('y', b'file')
+sym('s', '/etc/passwd'); f('s', b'owned')
+f('t'); d('t'); f('t/u', b'in t')
+big = bytes(range(256)) * 8192
+f('big', big); f('big2', b'a'); f('big2', big)
+f('h1', b'linked'); hard('h2', 'h1')
+i = tarfile.TarInfo('frac'); i.size = 0; i.mtime = 1234567890.25; t.addfile(i, io.BytesIO(b''))
+d('many')
+for k in range(600): f('many/%d' % k, b'file %d' % k)
+for k in range(10): f('many/wide%d' % k, bytes([k]) * (900 * 1024))
+`;
+    const tarBytes = await pythonTar(join(base, 'layer.tar'), program);
+    const { diffID } = await extractLayer(Readable.from([gzipSync(tarBytes)]), GZ, dest, { xattrFlavor: 'trusted' });
+    expect(diffID).toBe(`sha256:${(await run('sha256sum', [join(base, 'layer.tar')])).stdout.split(' ')[0]}`);
+    expect(await readFile(join(dest, 'x'), 'utf8')).toBe('two');
+    expect(await readFile(join(dest, 'y'), 'utf8')).toBe('file');
+    expect((await lstat(join(dest, 's'))).isFile()).toBe(true);
+    expect(await readFile(join(dest, 's'), 'utf8')).toBe('owned');
+    expect((await readFile('/etc/passwd', 'utf8')).includes('owned')).toBe(false);
+    expect(await readFile(join(dest, 't/u'), 'utf8')).toBe('in t');
+    const big = Buffer.alloc(256 * 8192);
+    for (let k = 0; k < big.length; k++) big[k] = k % 256;
+    expect((await readFile(join(dest, 'big'))).equals(big)).toBe(true);
+    expect((await readFile(join(dest, 'big2'))).equals(big)).toBe(true);
+    expect((await stat(join(dest, 'h2'))).ino).toBe((await stat(join(dest, 'h1'))).ino);
+    expect((await stat(join(dest, 'frac'), { bigint: true })).mtimeNs).toBe(1234567890250000000n);
+    expect((await readdir(join(dest, 'many'))).length).toBe(610);
+    for (let k = 0; k < 600; k += 37) expect(await readFile(join(dest, `many/${k}`), 'utf8')).toBe(`file ${k}`);
+    for (let k = 0; k < 10; k++) expect((await readFile(join(dest, `many/wide${k}`))).equals(Buffer.alloc(900 * 1024, k))).toBe(true);
   });
 
   it('refuses a truncated gzip stream', async () => {
