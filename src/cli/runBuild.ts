@@ -74,7 +74,8 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
   const { openContext: _open, pull: _pull, noCache: _nc, noCacheStages: _ncs, remoteCache: _rc, ...request } = job;
   let none: NoneRuntime | undefined;
   if (env.isolation === 'none') {
-    none = new NoneRuntime({ flavor: store.xattrFlavor, keep: [store.root, job.contextDir, ...(job.dockerfile.path !== undefined ? [job.dockerfile.path] : []), ...(env.keep ?? [])] });
+    // The working directory too: relative paths (outputs written after the build) resolve against it.
+    none = new NoneRuntime({ flavor: store.xattrFlavor, keep: [store.root, job.contextDir, process.cwd(), ...(job.dockerfile.path !== undefined ? [job.dockerfile.path] : []), ...(env.keep ?? [])] });
     // Fails before the first step when tsbuild itself would not survive `/` being replaced.
     await none.keptPaths();
   }
