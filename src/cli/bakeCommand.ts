@@ -119,7 +119,7 @@ export class BakeCommand extends Command {
               await Promise.all(waitFor);
               const cache = caches.get(s.service) ?? { from: undefined, to: [] };
               const progress = serviceProgress(display, s.service, ids);
-              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress, cache, restoreOne, run, isolation: isolation.mode, keep }));
+              return limit(() => this.#buildService(s, dockerfiles.get(s.service) ?? '', { store, registry, results, signal, pull: flags.pull, jobs: config.jobs, progress, cache, restoreOne, run, isolation: isolation.mode, chownTrap: isolation.chownTrap === true, keep }));
             })(),
           );
         }
@@ -166,6 +166,7 @@ export class BakeCommand extends Command {
       run: RunSandboxOptions;
       isolation: IsolationMode;
       keep: string[];
+      chownTrap: boolean;
     },
   ): Promise<BuildResult> {
     const { store, registry, progress, signal } = ctx;
@@ -210,7 +211,7 @@ export class BakeCommand extends Command {
         noCacheStages: new Set(),
         ...(remote ? { remoteCache: remote } : {}),
       },
-      { store, registry, progress, signal, isolation: ctx.isolation, keep: ctx.keep },
+      { store, registry, progress, signal, isolation: ctx.isolation, keep: ctx.keep, chownTrap: ctx.chownTrap },
     ).finally(() => remote?.close());
     for (const spec of ctx.cache.to) info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
     return result;

@@ -152,7 +152,7 @@ export class BuildCommand extends Command {
             noCacheStages: new Set(flags['no-cache-filter']),
             ...(remote ? { remoteCache: remote } : {}),
           },
-          { store, registry, progress: buildProgress, signal, isolation: isolation.mode, keep: keptInputs(namedContexts, cacheFromSpec) },
+          { store, registry, progress: buildProgress, signal, isolation: isolation.mode, chownTrap: isolation.chownTrap === true, keep: keptInputs(namedContexts, cacheFromSpec) },
         );
         await remote?.close();
         for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));

@@ -5,6 +5,7 @@ import { configPath, loadConfig } from '../config/loadConfig.js';
 import { locateHelper, defaultHelperPath } from '../isolation/helperPath.js';
 import { chooseIsolation } from '../isolation/chooseIsolation.js';
 import { judgeContainer, readContainerFacts } from '../isolation/containerCheck.js';
+import { isolationLine } from '../isolation/pickIsolation.js';
 import { probeCapabilities } from '../isolation/probe.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
 import { humanSize } from './humanSize.js';
@@ -39,7 +40,8 @@ export class InfoCommand extends Command {
     let auto: string;
     try {
       const choice = chooseIsolation('auto', probe);
-      auto = `${choice.mode} (${choice.reason})`;
+      // What the mode cannot give here too, as the build's isolation: line says it.
+      auto = isolationLine(choice).slice('isolation: '.length);
     } catch (err) {
       auto = `none works: ${(err as Error).message}`;
     }

@@ -42,6 +42,8 @@ export interface BuildEnv {
   isolation?: IsolationMode;
   /** Isolation none: paths the build reads or writes besides its store and context, kept under `/`. */
   keep?: readonly string[];
+  /** proot under the helper's chown-trap (IsolationChoice.chownTrap). */
+  chownTrap?: boolean;
 }
 
 export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: BuildResult; cache: BuildCache }> {
@@ -91,7 +93,7 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
           ...(none
             ? { runtime: none, mounter: new CopyMounter(store.xattrFlavor, store.kind) }
             : env.isolation === 'chroot' || env.isolation === 'proot'
-              ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind }), mounter: new CopyMounter(store.xattrFlavor, store.kind) }
+              ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind, chownTrap: env.chownTrap === true && store.kind === 'xattr' }), mounter: new CopyMounter(store.xattrFlavor, store.kind) }
               : { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } }),
           resolver,
           xattrFlavor: store.xattrFlavor,

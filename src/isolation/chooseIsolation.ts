@@ -13,6 +13,8 @@ export interface IsolationChoice {
   reason: string;
   /** What the mode cannot give here (no /proc, ...), each a short phrase. */
   missing: string[];
+  /** proot for a non-root user: RUN runs under the helper's chown-trap, which records chowns in xattrs. */
+  chownTrap?: boolean;
 }
 
 /** Why rootless (user namespace + overlay, or plain mount namespace as root) cannot work, or undefined. */
@@ -34,9 +36,9 @@ function chrootBlocker(caps: IsolationCapabilities): string | undefined {
 
 function prootBlocker(caps: IsolationCapabilities): string | undefined {
   if (!caps.proot) return 'proot is not installed or ptrace is blocked';
-  // Layers hold whiteouts (0/0 char devices) and container owners, which only root can write
-  // without a user namespace; see the README's isolation table.
-  if (caps.uid !== 0 || !caps.mknod) return 'copy snapshots need root with CAP_MKNOD outside a user namespace (not done yet for other users)';
+  // Root writes real owners and whiteouts (0/0 char devices); any other user records them in
+  // xattrs instead (an xattr store, src/layer/README.md), which needs no capability.
+  if (caps.uid === 0 && !caps.mknod) return 'CAP_MKNOD is missing (root writes whiteouts and device nodes)';
   return undefined;
 }
 
@@ -49,7 +51,16 @@ function noneBlocker(caps: IsolationCapabilities): string | undefined {
 
 function missingFor(mode: IsolationMode, caps: IsolationCapabilities): string[] {
   if (mode === 'chroot') return caps.mount ? [] : ['/proc and /sys (no mount rights): commands that read them fail', 'network files /etc/hosts and /etc/resolv.conf are the image\'s'];
-  if (mode === 'proot') return ['chown to ids other than 0 is faked and lost (proot -0)'];
+  if (mode === 'proot' && caps.uid === 0) return ['chown to ids other than 0 is faked and lost (proot -0)'];
+  if (mode === 'proot') {
+    return [
+      caps.seccompUserNotif
+        ? `inside RUN every file shows root as its owner, and a chown to this user's own ids (${caps.uid}:${caps.gid}) is recorded as 0:0 (proot -0 swaps them)`
+        : 'chown in RUN is faked and lost (no seccomp user notification for the chown trap)',
+      'owners are recorded in xattrs: symlinks, fifos and sockets belong to 0:0',
+      "a RUN as a non-root USER is not kept from the image's root-owned files (all are this user's)",
+    ];
+  }
   if (mode === 'none') return ['/etc/hosts and /etc/resolv.conf are the image\'s unless they are mount points'];
   return [];
 }
@@ -70,18 +81,22 @@ export function chooseIsolation(request: IsolationRequest, caps: IsolationCapabi
     if (blockers.rootless === undefined) return { mode: 'rootless', reason: 'auto: namespaces and overlay work here', missing: [] };
     for (const mode of ['chroot', 'proot'] as const) {
       if (blockers[mode] === undefined) {
-        return { mode, reason: `auto: rootless is impossible (${blockers.rootless})`, missing: missingFor(mode, caps) };
+        return { mode, reason: `auto: rootless is impossible (${blockers.rootless})`, missing: missingFor(mode, caps), ...trapFor(mode, caps) };
       }
     }
     throw new TsbuildError('ISOLATION_UNAVAILABLE', `no isolation works here: rootless: ${blockers.rootless}; chroot: ${blockers.chroot}; proot: ${blockers.proot}`, {
-      hint: 'run tsbuild info to see what this environment allows; install proot, or run as root with CAP_SYS_CHROOT and CAP_MKNOD',
+      hint: 'run tsbuild info to see what this environment allows; install proot (and allow ptrace), or run as root with CAP_SYS_CHROOT and CAP_MKNOD',
     });
   }
   const blocker = blockers[request];
   if (blocker !== undefined) {
     throw new TsbuildError('ISOLATION_UNAVAILABLE', `--isolation ${request} cannot work here: ${blocker}`, { hint: 'use --isolation auto, or run tsbuild info to see what this environment allows' });
   }
-  return { mode: request, reason: `asked for with --isolation ${request}`, missing: missingFor(request, caps) };
+  return { mode: request, reason: `asked for with --isolation ${request}`, missing: missingFor(request, caps), ...trapFor(request, caps) };
+}
+
+function trapFor(mode: IsolationMode, caps: IsolationCapabilities): { chownTrap?: true } {
+  return mode === 'proot' && caps.uid !== 0 && caps.seccompUserNotif ? { chownTrap: true } : {};
 }
 
 export function parseIsolationRequest(value: string, from: string): IsolationRequest {

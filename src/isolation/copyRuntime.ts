@@ -15,6 +15,7 @@ import type { StoreKind } from '../layer/ownerXattrs.js';
 import { diffCopy, materializeLayers } from '../snapshot/copySnapshot.js';
 import { mknodChar } from '../util/fsx.js';
 import { resolveInRoot } from '../util/scopedPath.js';
+import { locateHelper } from './helperPath.js';
 import type { RunOutput, RunResult, RunSpec, Runtime } from './runtime.js';
 import { spawnStep } from './spawnStep.js';
 
@@ -25,6 +26,8 @@ export interface CopyRuntimeOptions {
   flavor: XattrFlavor;
   /** xattr: a non-root user's store (owners, whiteouts and devices in user.* xattrs). */
   storeKind?: StoreKind;
+  /** proot runs under `tsbuild-helper chown-trap`, which records the step's chowns as owner xattrs. */
+  chownTrap?: boolean;
   killGraceMs?: number;
 }
 
@@ -168,8 +171,11 @@ export class CopyRuntime implements Runtime {
       this.#opts.launcher === 'chroot'
         ? ['perl', ['-e', CHROOT_LAUNCHER, root, cwd, String(user.uid), String(user.gid), user.groups.join(' '), ...spec.argv]]
         : ['proot', [user.uid === 0 ? '-0' : `-i`, ...(user.uid === 0 ? [] : [`${user.uid}:${user.gid}`]), '-r', root, '-b', '/dev', '-b', '/proc', '-b', '/sys', '-w', cwd, ...spec.argv]];
-    // proot itself is found through the host's PATH, the command through the step's.
-    const result = await spawnStep(await hostCommand(cmd), args, output, signal, {
+    // proot itself is found through the host's PATH, the command through the step's; for a
+    // non-root user's store, under the helper's chown trap (which records the step's chowns).
+    const [launcher, launcherArgs]: [string, string[]] =
+      this.#opts.launcher === 'proot' && this.#opts.chownTrap === true ? [await locateHelper(), ['chown-trap', root, '--', await hostCommand(cmd), ...args]] : [await hostCommand(cmd), args];
+    const result = await spawnStep(launcher, launcherArgs, output, signal, {
       env: spec.env,
       ...(this.#opts.launcher === 'proot' ? { launcherEnv: { PROOT_TMP_DIR: process.env['TMPDIR'] ?? '/tmp' } } : {}),
       ...(this.#opts.killGraceMs !== undefined ? { killGraceMs: this.#opts.killGraceMs } : {}),

@@ -72,23 +72,30 @@ describe('tsbuild in an unprivileged container', () => {
     expect(await manifestDigest(join(tmp, 'layout'))).toBe(hostDigest);
   });
 
-  it('as a non-root user: info shows what is missing and a build refuses with every reason (proot for non-root is not done yet)', async () => {
+  it('as a non-root user: info shows proot with its chown trap, auto picks it, and the image digest equals the host rootless build', async () => {
     const tmp = await makeTempDir('tsbuild-ctr-tmp');
     await chmod(tmp, 0o1777);
     await cp(ctx, join(tmp, 'ctx'), { recursive: true });
     const node = process.execPath;
-    const user = { uid: 1000, gid: 1000 };
+    // Not 1000: the spine chowns to 1000:1000, and under proot -0 a chown to the builder's own
+    // uid cannot be told from a chown to root (proot swaps 0 for it); the isolation line says so.
+    const user = { uid: 2000, gid: 2000 };
     const info = await runInUnprivilegedContainer({ args: [node, join(repoRoot(), 'bin/run.js'), 'info'], user, readonlyBinds: await repoBinds(), tmpDir: tmp });
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout).toMatch(/^allows: +user namespaces no, overlay in a user namespace no, newuidmap yes, mount no, chroot no, mknod no, ptrace\/proot yes, seccomp user notification yes$/m);
+    expect(info.stdout).toContain('auto picks: proot (auto: rootless is impossible (unshare(CLONE_NEWUSER) is refused (seccomp or AppArmor)))');
+    expect(info.stdout).toContain("a chown to this user's own ids (2000:2000) is recorded as 0:0");
     const res = await runInUnprivilegedContainer({
-      args: [node, join(repoRoot(), 'bin/run.js'), 'build', '--root', '/tmp/store', '--build-arg', `BASE=${base}`, '/tmp/ctx'],
+      args: [node, join(repoRoot(), 'bin/run.js'), 'build', '--progress', 'plain', '--root', '/tmp/store', '-t', 'app:1', '--build-arg', `BASE=${base}`, '-o', 'type=oci,dest=/tmp/layout,tar=false', '/tmp/ctx'],
+      env: ['SOURCE_DATE_EPOCH=1700000000'],
       user,
       readonlyBinds: await repoBinds(),
       tmpDir: tmp,
     });
-    expect(res.code).toBe(1);
-    expect(res.stderr).toContain('error: no isolation works here: rootless: unshare(CLONE_NEWUSER) is refused (seccomp or AppArmor); chroot: it needs root; proot: copy snapshots need root');
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('isolation: proot (auto: rootless is impossible');
+    expect(res.stderr).toContain('not available: inside RUN every file shows root as its owner');
+    expect(await manifestDigest(join(tmp, 'layout'))).toBe(hostDigest);
   });
 
   it('as root with --isolation none (kaniko\'s model: RUN on the container\'s own /): warns, keeps tsbuild and its mounts, and the digest equals the host rootless build', async () => {

@@ -13,6 +13,7 @@ import { SPINE_DOCKERFILE as SPINE } from '../../helpers/spineDockerfile.js';
 import { ensureTestUser, makeReadableBy } from '../../helpers/users.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
+import { ensureTestUser, type TestUser } from '../../helpers/users.js';
 
 
 // proot -0 fakes root only for the command's lifetime: chown to other ids is lost, so no chown here.
@@ -27,6 +28,16 @@ RUN rm -rf /data/x && mkdir /data/x && echo two > /data/x/g && mv /data/out /dat
  && (cat /etc/hosts /etc/resolv.conf > /data/net 2>/dev/null || true) && (echo changed > /etc/hosts || true)
 CMD ["cat", "/data/moved"]
 `;
+
+/**
+ * A non-root user to build as, whose uid is not 1000: these Dockerfiles chown to 1000:1000, and
+ * under proot -0 a chown to the builder's own uid cannot be told from a chown to root (proot
+ * swaps 0 for it), a limitation the isolation line states.
+ */
+async function builderUser(): Promise<TestUser> {
+  const user = await ensureTestUser();
+  return user.uid !== 1000 ? user : ensureTestUser('tsbuild-test-b');
+}
 
 async function makeContext(dockerfile: string): Promise<string> {
   const dir = await makeTempDir('tsbuild-iso-ctx');
@@ -61,15 +72,16 @@ describe('isolation modes without overlay', () => {
     await registry?.stop();
   });
 
-  async function build(ctx: string, isolation: string | undefined): Promise<{ layout: string; stderr: string }> {
-    const store = await makeTempDir('tsbuild-iso-store');
-    const layout = join(await makeTempDir('tsbuild-iso-out'), 'layout');
+  async function build(ctx: string, isolation: string | undefined, user?: TestUser): Promise<{ layout: string; stderr: string; store: string }> {
+    const owner = user ? { owner: { uid: user.uid, gid: user.gid } } : {};
+    const store = await makeTempDir('tsbuild-iso-store', owner);
+    const layout = join(await makeTempDir('tsbuild-iso-out', owner), 'layout');
     const res = await runTsbuild(
       ['build', '--progress', 'plain', '--root', store, '-t', 'app:1', '--build-arg', `BASE=${base}`, '-o', `type=oci,dest=${layout},tar=false`, ...(isolation ? ['--isolation', isolation] : []), ctx],
-      { env: { SOURCE_DATE_EPOCH: '1700000000' } },
+      { env: { SOURCE_DATE_EPOCH: '1700000000' }, ...(user ? { user } : {}) },
     );
     expect(res.code, res.stderr).toBe(0);
-    return { layout, stderr: res.stderr };
+    return { layout, stderr: res.stderr, store };
   }
 
   it('chroot builds the spine Dockerfile to the same digest as rootless, and says which isolation it used', async () => {
@@ -98,6 +110,40 @@ describe('isolation modes without overlay', () => {
     const net = await runOciImage(proot.layout, '1', { args: ['cat', '/data/net'] });
     expect(net.stdout).toContain((await readFile('/etc/hosts', 'utf8')).trim());
     expect((await runOciImage(proot.layout, '1', { args: ['cat', '/etc/hosts'] })).stdout).toBe('10.9.9.9 fromimage\n');
+  });
+
+  it('as a non-root user, proot builds the spine Dockerfile (with its chown) to the same digest as rootless, owners kept in xattrs', async () => {
+    const user = await builderUser();
+    const ctx = await makeContext(SPINE);
+    const rootless = await build(ctx, 'rootless');
+    const proot = await build(ctx, 'proot', user);
+    expect(proot.stderr).toContain('isolation: proot (asked for with --isolation proot)');
+    expect(JSON.parse(await readFile(join(proot.store, 'store.json'), 'utf8'))).toMatchObject({ kind: 'xattr', xattrFlavor: 'user' });
+    expect(await listing(proot.layout)).toBe(await listing(rootless.layout));
+    expect(await manifestDigest(proot.layout)).toBe(await manifestDigest(rootless.layout));
+    // The same store refuses a build that needs real owners, with what to do.
+    const res = await runTsbuild(['build', '--root', proot.store, '--isolation', 'rootless', '--build-arg', `BASE=${base}`, ctx], { user });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('it records owners and whiteouts in xattrs');
+    expect(res.stderr).toContain('hint: use a different --root');
+  });
+
+  it('as a non-root user, proot records who created what: files of a RUN as USER 1000:1000, entries of an ADDed archive', async () => {
+    const user = await builderUser();
+    // (No symlink made by USER 1000: in an xattr store a symlink cannot carry an owner, it is 0:0.)
+    const ctx = await makeContext(`ARG BASE
+FROM \${BASE}
+RUN mkdir -p /home/u && chown 1000:1000 /home/u
+USER 1000:1000
+RUN mkdir /home/u/d && echo x > /home/u/d/f && touch /home/u/mine && chmod 4755 /home/u/mine
+USER 0
+ADD owned.tar /opt/
+`);
+    await execChecked('tar', ['--owner=33', '--group=44', '-cf', join(ctx, 'owned.tar'), '-C', ctx, 'hello.txt']);
+    const rootless = await build(ctx, 'rootless');
+    const proot = await build(ctx, 'proot', user);
+    expect(await listing(proot.layout)).toBe(await listing(rootless.layout));
+    expect(await manifestDigest(proot.layout)).toBe(await manifestDigest(rootless.layout));
   });
 
   it('as root on the host, a store used by chroot stays usable by the default mode', async () => {

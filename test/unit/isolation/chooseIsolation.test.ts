@@ -31,6 +31,14 @@ describe('chooseIsolation', () => {
     expect(() => chooseIsolation('auto', caps({ uid: 0, mknod: true, mount: false, chroot: false, proot: false }))).toThrow('no isolation works here');
   });
 
+  it('auto takes proot for a non-root user where user namespaces are refused, and says what it cannot give', () => {
+    const choice = chooseIsolation('auto', caps({ unshareUser: false, mount: false }));
+    expect(choice.mode).toBe('proot');
+    expect(choice.missing.join('; ')).toContain('symlinks, fifos and sockets belong to 0:0');
+    // Root still needs CAP_MKNOD for its real whiteouts.
+    expect(() => chooseIsolation('proot', caps({ uid: 0, mknod: false }))).toThrow('--isolation proot cannot work here: CAP_MKNOD is missing');
+  });
+
   it('refuses when nothing works, naming every reason', () => {
     expect(() => chooseIsolation('auto', caps({ unshareUser: false, proot: false }))).toThrow(
       'no isolation works here: rootless: unshare(CLONE_NEWUSER) is refused (seccomp or AppArmor); chroot: it needs root; proot: proot is not installed or ptrace is blocked',
