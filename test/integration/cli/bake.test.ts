@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { judgeContainer, readContainerFacts } from '../../../src/isolation/containerCheck.js';
 import { busyboxLayout, type BusyboxLayout } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
@@ -160,6 +161,8 @@ secrets:
     expect(chroot.stdout).toBe(rootless.stdout);
 
     // `none` never works on this test host (not a throw-away container): refused before anything is built.
+    // Checked first, so the commands below can never replace this machine's files.
+    expect(judgeContainer(await readContainerFacts()).inContainer, 'this test host looks like a throw-away container; run the suite on a machine or VM').toBe(false);
     const store = await makeTempDir('tsbuild-bake-store');
     const bake = await runTsbuild(['bake', '-f', compose, '--root', store, 'db'], { env: { ...env, TSBUILD_ISOLATION: 'none' } });
     const build = await runTsbuild(['build', '--root', store, join(repoRoot(), 'examples', 'compose', 'db')], { env: { ...env, TSBUILD_ISOLATION: 'none' } });
