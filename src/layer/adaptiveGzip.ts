@@ -1,64 +1,74 @@
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
-import { createGzip, type Gzip } from 'node:zlib';
+import { finished } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 
-/** Fixed input segment: level decisions happen at offsets that depend on the bytes only. */
+/** Fixed input segment: level decisions and member boundaries happen at offsets that depend on the bytes only. */
 const SEGMENT = 1024 * 1024;
 const SAMPLE = 4096;
 const SAMPLES_PER_SEGMENT = 16;
 /** Bits per byte above which deflate gains next to nothing (random, already compressed). */
 const INCOMPRESSIBLE_BITS = 7.9;
+/**
+ * Segments compressed at once. Each runs on a libuv pool thread (4 by default); leave one for
+ * the file reads of the tar being compressed.
+ */
+const PARALLEL = Math.max(1, Math.min(3, availableParallelism()));
+
+const gzipMember = promisify(gzip);
 
 export interface AdaptiveGzipOptions {
   level: number;
   signal?: AbortSignal;
+  /** Segments compressed at once (default: the CPUs, at most 3). */
+  parallel?: number;
 }
 
 /**
- * Gzips `source` into `sink`, storing (level 0) 1 MiB segments that look incompressible and
- * compressing the rest at `level`: deflate runs at ~40 MB/s on random data but stores it at
- * ~600 MB/s, for a few bytes per switch. The output is a multi-member gzip stream (RFC 1952
- * §2.2; eStargz layers rely on the same thing), a new member starting where the level changes:
- * (Measured: zlib params() changed nothing through Node 20's binding; separate members do.)
- * Switch points depend only on the bytes at fixed offsets, so the output stays deterministic.
+ * Gzips `source` into `sink` as a multi-member gzip stream (RFC 1952 §2.2; gunzip, Go's
+ * compress/gzip and zlib read it as one; eStargz layers rely on the same thing): one member per
+ * 1 MiB segment, compressed on several pool threads at once and written in order, as pigz does
+ * with blocks. A segment that looks incompressible is stored (level 0) instead: deflate runs at
+ * ~40 MB/s on random data but stores it at ~600 MB/s. Member boundaries and levels depend only
+ * on the bytes, never on timing or input chunking, so the output stays deterministic. An input
+ * of at most one segment gives a single member, as plain gzip would. Chunks of `source` are
+ * held while compressed: its producer must not reuse their memory (no Node stream does).
  */
 export async function adaptiveGzip(source: AsyncIterable<Buffer>, sink: Writable, opts: AdaptiveGzipOptions): Promise<void> {
-  let member: Gzip | undefined;
-  let pumping: Promise<void> = Promise.resolve();
-  let level = opts.level;
-  const start = (lvl: number): Gzip => {
-    const gz = createGzip({ level: lvl, chunkSize: 256 * 1024 });
-    pumping = pipeline(gz, sink, { end: false });
-    // A failing sink rejects `pumping`; keep that from being reported as unhandled before we await it.
-    pumping.catch(() => undefined);
-    member = gz;
-    level = lvl;
-    return gz;
+  const parallel = Math.max(1, opts.parallel ?? PARALLEL);
+  // Rejects if the sink fails or closes early; raced against every wait for 'drain'.
+  const sinkDone = finished(sink);
+  sinkDone.catch(() => undefined);
+  const put = async (member: Buffer): Promise<void> => {
+    if (sink.errored) throw sink.errored;
+    if (!sink.write(member)) await Promise.race([once(sink, 'drain', opts.signal ? { signal: opts.signal } : {}), sinkDone]);
+  };
+  // Members being compressed, oldest first; each is written once it and all before it are done.
+  const pending: Array<Promise<Buffer>> = [];
+  const compress = (segment: Buffer, level: number): void => {
+    const member = gzipMember(segment, { level, chunkSize: 256 * 1024 });
+    // Awaited in order below; until then a failure must not count as unhandled.
+    member.catch(() => undefined);
+    pending.push(member);
   };
   try {
+    let seen = 0;
     for await (const segment of segments(source)) {
       opts.signal?.throwIfAborted();
-      const wanted = segment.length === SEGMENT && looksIncompressible(segment) ? 0 : opts.level;
-      let gz = member;
-      if (gz === undefined || wanted !== level) {
-        if (gz) {
-          gz.end();
-          await pumping;
-        }
-        gz = start(wanted);
-      }
-      if (!gz.write(segment)) await Promise.race([once(gz, 'drain', opts.signal ? { signal: opts.signal } : {}), pumping]);
+      seen++;
+      compress(segment, segment.length === SEGMENT && looksIncompressible(segment) ? 0 : opts.level);
+      if (pending.length >= parallel) await put(await pending.shift()!);
     }
     // An empty input still has to be a valid (one-member) gzip stream.
-    const last = member ?? start(opts.level);
-    last.end();
-    await pumping;
+    if (seen === 0) compress(Buffer.alloc(0), opts.level);
+    while (pending.length > 0) await put(await pending.shift()!);
     sink.end();
-    await finished(sink);
+    await sinkDone;
   } catch (err) {
-    member?.destroy(err as Error);
-    await pumping.catch(() => undefined);
+    // Let the members in flight finish on their threads before the caller cleans up.
+    await Promise.allSettled(pending);
     throw err;
   }
 }

@@ -2,12 +2,13 @@
  * Interop with skopeo both ways: tsbuild pulls what skopeo pushed (OCI and Docker schema2,
  * single manifests and an index), and skopeo copies what tsbuild pushed, digests unchanged.
  */
-import { createHash } from 'node:crypto';
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
 import { busyboxLayout, startRegistry, type BusyboxLayout, type TestRegistry } from '../../helpers/registry.js';
+import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 
@@ -104,5 +105,33 @@ describe('interop with skopeo through a registry', () => {
     // umoci unpacks the layout tsbuild wrote.
     await execChecked('umoci', ['unpack', '--image', `${join(out, 'layout')}:2`, join(out, 'bundle')]);
     expect((await readFile(join(out, 'bundle', 'config.json'), 'utf8')).length).toBeGreaterThan(0);
+  });
+
+  it('skopeo and umoci read a big layer tsbuild gzipped as many members (compressed in parallel, random stretches stored)', async () => {
+    const ctx = await makeTempDir('tsbuild-interop-big');
+    await mkdir(join(ctx, 'data'));
+    const text = Buffer.from(Array.from({ length: 120_000 }, (_, i) => `line ${i} of a compressible file\n`).join(''));
+    const random = randomBytes(3 * 1024 * 1024 + 4321);
+    await writeFile(join(ctx, 'data', 'text'), text);
+    await writeFile(join(ctx, 'data', 'random'), random);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM base\nCOPY data /data\n`);
+    const out = join(await makeTempDir('tsbuild-interop-big-out'), 'layout');
+    const r = await runTsbuild(['build', '-q', '--build-context', `base=oci-layout://${layout.dir}:${layout.tag}`, '-t', 'big:1', '-o', `type=oci,dest=${out},tar=false`, ctx], { env });
+    expect(r.code, r.stderr).toBe(0);
+    // the layer holds several gzip members: more than one 1 MiB segment went in
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const blob = (d: string) => join(out, 'blobs', 'sha256', d.slice('sha256:'.length));
+    const manifest = JSON.parse(await readFile(blob(index.manifests[0]!.digest), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+    const top = manifest.layers[manifest.layers.length - 1]!;
+    expect(top.size).toBeGreaterThan(3 * 1024 * 1024);
+    const gz = await readFile(blob(top.digest));
+    let members = 0;
+    for (let i = 0; (i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0]), i)) >= 0; i++) members++;
+    expect(members).toBeGreaterThanOrEqual(4);
+    // skopeo re-reads and checks every blob on copy; umoci gunzips the layers (Go's multistream reader).
+    await skopeo('copy', `oci:${out}:1`, `oci:${join(out, '..', 'copy')}:x`);
+    const rootfs = await unpackOciImage(out, '1');
+    expect((await readFile(join(rootfs, 'data', 'text'))).equals(text)).toBe(true);
+    expect((await readFile(join(rootfs, 'data', 'random'))).equals(random)).toBe(true);
   });
 });
