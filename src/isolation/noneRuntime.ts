@@ -7,6 +7,7 @@
  * environment, directory and user, and what changed is written to the upper dir in overlay form,
  * kept paths left out, so the commit is the same as for every other mode.
  */
+import type { Stats } from 'node:fs';
 import { readFile, readdir, realpath, rm, lstat, mkdir } from 'node:fs/promises';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,19 +98,42 @@ export async function clearRoot(root: string, keep: ReadonlySet<string>, signal?
 /** Kept paths that are the container's by nature: an image's own copies there are expected to be hidden. */
 const CONTAINER_PATHS = ['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf', 'etc/hostname'];
 
-/** Kept paths the image has files at (topmost layer first; a whiteout there hides nothing). */
-async function hiddenByKept(lowerdirs: readonly string[], keep: ReadonlySet<string>): Promise<string[]> {
-  const hidden: string[] = [];
-  for (const rel of [...keep].sort()) {
-    if (CONTAINER_PATHS.some((c) => rel === c || rel.startsWith(`${c}/`))) continue;
-    for (const dir of lowerdirs) {
-      const st = await lstat(join(dir, rel)).catch(() => undefined);
-      if (st === undefined) continue;
-      if (!(st.isCharacterDevice() && st.rdev === 0)) hidden.push(rel);
-      break;
-    }
+/** `rel` in one layer dir, never through a symlink of the layer (undefined when absent or under one). */
+async function lstatInLayer(dir: string, rel: string): Promise<Stats | undefined> {
+  const parts = rel.split('/');
+  let path = dir;
+  for (let i = 0; i < parts.length; i++) {
+    path = join(path, parts[i]!);
+    const st = await lstat(path).catch(() => undefined);
+    if (st === undefined || i === parts.length - 1) return st;
+    if (!st.isDirectory()) return undefined;
   }
-  return hidden;
+  return undefined;
+}
+
+/**
+ * What of the image a kept path hides: kept paths the image has an entry at, and directories
+ * above kept paths that the image has as something else (a symlink such as /var/run -> /run).
+ * Topmost layer first; a whiteout there hides nothing.
+ */
+async function hiddenByKept(lowerdirs: readonly string[], keep: ReadonlySet<string>): Promise<string[]> {
+  const topmost = async (rel: string): Promise<Stats | undefined> => {
+    for (const dir of lowerdirs) {
+      const st = await lstatInLayer(dir, rel);
+      if (st !== undefined) return st.isCharacterDevice() && st.rdev === 0 ? undefined : st;
+    }
+    return undefined;
+  };
+  const hidden: string[] = [];
+  const under = (rel: string) => hidden.some((h) => rel.startsWith(`${h}/`));
+  for (const rel of [...ancestorsOf(keep)].sort()) {
+    if (!under(rel) && (await topmost(rel))?.isDirectory() === false) hidden.push(rel);
+  }
+  for (const rel of [...keep].sort()) {
+    if (CONTAINER_PATHS.some((c) => rel === c || rel.startsWith(`${c}/`)) || under(rel)) continue;
+    if ((await topmost(rel)) !== undefined) hidden.push(rel);
+  }
+  return hidden.sort();
 }
 
 export interface NoneRuntimeOptions {

@@ -3,7 +3,7 @@
  * (the real thing, on a container's own `/`, is in container.test.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { judgeContainer, readContainerFacts } from '../../../src/isolation/containerCheck.js';
@@ -52,14 +52,17 @@ describe('--isolation none', () => {
     await writeFile(join(layer, 'old.txt'), 'old\n');
     await mkdir(join(layer, 'mnt'));
     await writeFile(join(layer, 'mnt', 'from-image'), 'x');
+    // ... and opt, a symlink, where the container has a kept mount point below (opt/data).
+    await symlink('/nonexistent', join(layer, 'opt'));
     // What the container had: junk from an earlier step, a kept mount point and a kept file in a dir.
     await writeFile(join(root, 'junk'), 'left by the last step');
     await mkdir(join(root, 'mnt'));
     await writeFile(join(root, 'mnt', 'precious'), 'kept');
     await mkdir(join(root, 'etc'));
     await writeFile(join(root, 'etc', 'hosts'), 'kept hosts\n');
+    await mkdir(join(root, 'opt', 'data'), { recursive: true });
 
-    const runtime = new NoneRuntime({ flavor: 'user', keep: [join(root, 'mnt'), join(root, 'etc', 'hosts')], root });
+    const runtime = new NoneRuntime({ flavor: 'user', keep: [join(root, 'mnt'), join(root, 'etc', 'hosts'), join(root, 'opt', 'data')], root });
     let out = '';
     let err = '';
     const res = await runtime.run(
@@ -78,9 +81,9 @@ describe('--isolation none', () => {
     );
     expect(res.exitCode, out + err).toBe(0);
     // The step saw the image and the kept paths, not the junk.
-    expect(out).toBe('etc\nmnt\nold.txt\nimage conf\n');
-    // The image's mnt/ is hidden by the kept mount point there: said, not silently dropped.
-    expect(err).toBe("warning: --isolation none: the image's /mnt not used: kept paths (mount points or tsbuild's own) are there; this step sees the container's, and its changes there stay out of the layer\n");
+    expect(out).toBe('etc\nmnt\nold.txt\nopt\nimage conf\n');
+    // The image's mnt/ and its opt symlink are hidden by kept mount points: said, not silently dropped.
+    expect(err).toBe("warning: --isolation none: the image's /mnt, /opt not used: kept paths (mount points or tsbuild's own) are there; this step sees the container's, and its changes there stay out of the layer\n");
     expect((await readdir(upper)).sort()).toEqual(['new.txt', 'old.txt']);
     expect(await readFile(join(upper, 'new.txt'), 'utf8')).toBe('new\n');
     expect((await lstat(join(upper, 'old.txt'))).isCharacterDevice()).toBe(true);
