@@ -1,6 +1,6 @@
 /** Which isolation a build uses, from what was asked for and what the environment allows. Pure. */
 import { TsbuildError } from '../errors.js';
-import type { IsolationCapabilities } from './probe.js';
+import type { IsolationCapabilities, RootlessCapabilities } from './probe.js';
 
 export type IsolationMode = 'rootless' | 'chroot' | 'proot' | 'none';
 export type IsolationRequest = 'auto' | IsolationMode;
@@ -18,7 +18,7 @@ export interface IsolationChoice {
 }
 
 /** Why rootless (user namespace + overlay, or plain mount namespace as root) cannot work, or undefined. */
-export function rootlessBlocker(caps: IsolationCapabilities): string | undefined {
+export function rootlessBlocker(caps: RootlessCapabilities): string | undefined {
   if (caps.uid === 0 && !caps.inUserNamespace) return caps.mount ? undefined : 'mount namespaces are blocked (no CAP_SYS_ADMIN or a seccomp filter)';
   if (!caps.userns) return 'user namespaces are disabled by sysctl';
   if (!caps.unshareUser) return 'unshare(CLONE_NEWUSER) is refused (seccomp or AppArmor)';
@@ -65,6 +65,13 @@ function missingFor(mode: IsolationMode, caps: IsolationCapabilities): string[] 
   return [];
 }
 
+const AUTO_ROOTLESS: IsolationChoice = { mode: 'rootless', reason: 'auto: namespaces and overlay work here', missing: [] };
+
+/** `auto`'s answer where the rootless probe alone shows rootless works, else undefined (probe the rest). */
+export function autoRootless(caps: RootlessCapabilities): IsolationChoice | undefined {
+  return rootlessBlocker(caps) === undefined ? { ...AUTO_ROOTLESS, missing: [] } : undefined;
+}
+
 /**
  * `auto` takes the best mode that works: rootless, else chroot, else proot. An explicit mode is
  * taken as asked when it can work here, and refused with the reason when it cannot.
@@ -78,7 +85,7 @@ export function chooseIsolation(request: IsolationRequest, caps: IsolationCapabi
     none: noneBlocker(caps),
   };
   if (request === 'auto') {
-    if (blockers.rootless === undefined) return { mode: 'rootless', reason: 'auto: namespaces and overlay work here', missing: [] };
+    if (blockers.rootless === undefined) return { ...AUTO_ROOTLESS, missing: [] };
     for (const mode of ['chroot', 'proot'] as const) {
       if (blockers[mode] === undefined) {
         return { mode, reason: `auto: rootless is impossible (${blockers.rootless})`, missing: missingFor(mode, caps), ...trapFor(mode, caps) };

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import type { XattrFlavor } from '../layer/layerTar.js';
 import type { StoreKind } from '../layer/ownerXattrs.js';
 import { storeXattrFlavor } from '../store/storeRoot.js';
-import { chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
+import { autoRootless, chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
 import { inNamespace } from './enterNamespace.js';
 import { assertNoneAllowed } from './noneRuntime.js';
-import { probeCapabilities } from './probe.js';
+import { probeCapabilities, probeRootless } from './probe.js';
 
 /** Set by the parent for the re-executed build: the reason line of the rootless choice. */
 const REASON_ENV = 'TSBUILD_ISOLATION_REASON';
@@ -26,6 +26,11 @@ export async function pickIsolation(request: IsolationRequest, env: NodeJS.Proce
   if (inNamespace(env)) return { mode: 'rootless', reason: env[REASON_ENV] ?? 'inside the build namespace', missing: [] };
   // Asked for by name: no probe, it fails as it always did where it cannot work.
   if (request === 'rootless') return { mode: 'rootless', reason: 'asked for with --isolation rootless', missing: [] };
+  // Rootless first, with only its own probes (a spawn or two); the full probe only when it is out.
+  if (request === 'auto') {
+    const rootless = autoRootless(await probeRootless({ env }));
+    if (rootless) return rootless;
+  }
   const choice = chooseIsolation(request, await probeCapabilities({ env }));
   // Before anything else happens: `none` replaces `/`, so only a throw-away container may use it.
   if (choice.mode === 'none') await assertNoneAllowed(env);

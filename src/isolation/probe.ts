@@ -167,6 +167,43 @@ async function tries(cmd: string, args: string[], env: NodeJS.ProcessEnv, signal
   });
 }
 
+/** The tried capabilities `rootless` rests on (see rootlessBlocker in chooseIsolation.ts). */
+export type RootlessCapabilities = Pick<IsolationCapabilities, 'uid' | 'userns' | 'inUserNamespace' | 'unshareUser' | 'overlayInUserns' | 'mount'>;
+
+/** A scratch dir with lower/upper/work/merged for the mount probes; removed by the caller. */
+async function probeDirs(tmpDir: string | undefined): Promise<{ work: string; overlayOpts: string; merged: string }> {
+  const work = await mkdtemp(join(tmpDir ?? tmpdir(), 'tsbuild-probe-'));
+  for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(join(work, d));
+  return { work, overlayOpts: `lowerdir=${join(work, 'lower')},upperdir=${join(work, 'upper')},workdir=${join(work, 'work')}`, merged: join(work, 'merged') };
+}
+
+/**
+ * Only what `--isolation auto` needs to keep rootless, which is where it lands on nearly every
+ * machine: real root tries one mount namespace, anyone else a user namespace and an overlay in
+ * it. The other modes' probes (proot, perl, capabilities) run only when rootless is out.
+ */
+export async function probeRootless(opts: ProbeOptions & { tmpDir?: string } = {}): Promise<IsolationProbe & RootlessCapabilities> {
+  const env = opts.env ?? process.env;
+  const base = await probeIsolation(opts);
+  const { work, overlayOpts, merged } = await probeDirs(opts.tmpDir);
+  try {
+    if (!(await onPath('unshare', env))) return { ...base, unshareUser: base.userns, overlayInUserns: base.userns, mount: true };
+    if (base.uid === 0 && !base.inUserNamespace) {
+      // Root in the initial user namespace needs no user namespace: the mount alone decides.
+      const mount = await tries('unshare', ['--mount', 'mount', '-t', 'tmpfs', 'tmpfs', merged], env, opts.signal);
+      return { ...base, unshareUser: base.userns, overlayInUserns: base.userns, mount };
+    }
+    const [unshareUser, overlayInUserns] = await Promise.all([
+      tries('unshare', ['--user', '--map-root-user', 'true'], env, opts.signal),
+      tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'overlay', 'overlay', '-o', `${overlayOpts},userxattr`, merged], env, opts.signal),
+    ]);
+    // An overlay mounted in a user + mount namespace shows that namespace can mount.
+    return { ...base, unshareUser, overlayInUserns, mount: overlayInUserns };
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 /**
  * Runs `chown 4242:4242 DIR/f` under the helper's chown-trap and checks that the owner landed in
  * the xattr and not on the file: the whole path a proot RUN's chown takes.
@@ -196,17 +233,16 @@ async function triesChownTrap(dir: string, opts: ProbeOptions, env: NodeJS.Proce
 export async function probeCapabilities(opts: ProbeOptions & { tmpDir?: string } = {}): Promise<IsolationCapabilities> {
   const env = opts.env ?? process.env;
   const base = await probeIsolation(opts);
-  const work = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'tsbuild-probe-'));
+  const { work, overlayOpts, merged } = await probeDirs(opts.tmpDir);
   try {
-    for (const d of ['lower', 'upper', 'work', 'merged', 'trap']) await mkdir(join(work, d));
-    const overlayOpts = `lowerdir=${join(work, 'lower')},upperdir=${join(work, 'upper')},workdir=${join(work, 'work')}`;
+    await mkdir(join(work, 'trap'));
     const [status, unshareUser, overlayInUserns, mount, proot, perl, seccompUserNotif] = await Promise.all([
       readText(join(opts.procRoot ?? '/proc', 'self', 'status'), opts.signal),
       tries('unshare', ['--user', '--map-root-user', 'true'], env, opts.signal),
-      tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'overlay', 'overlay', '-o', `${overlayOpts},userxattr`, join(work, 'merged')], env, opts.signal),
+      tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'overlay', 'overlay', '-o', `${overlayOpts},userxattr`, merged], env, opts.signal),
       base.uid === 0
-        ? tries('unshare', ['--mount', 'mount', '-t', 'tmpfs', 'tmpfs', join(work, 'merged')], env, opts.signal)
-        : tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'tmpfs', 'tmpfs', join(work, 'merged')], env, opts.signal),
+        ? tries('unshare', ['--mount', 'mount', '-t', 'tmpfs', 'tmpfs', merged], env, opts.signal)
+        : tries('unshare', ['--user', '--map-root-user', '--mount', 'mount', '-t', 'tmpfs', 'tmpfs', merged], env, opts.signal),
       onPath('proot', env).then((found) => found && tries('proot', ['true'], env, opts.signal)),
       onPath('perl', env),
       triesChownTrap(join(work, 'trap'), opts, env),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseIsolation } from '../../../src/isolation/chooseIsolation.js';
+import { autoRootless, chooseIsolation } from '../../../src/isolation/chooseIsolation.js';
 import type { IsolationCapabilities } from '../../../src/isolation/probe.js';
 
 function caps(over: Partial<IsolationCapabilities>): IsolationCapabilities {
@@ -51,5 +51,14 @@ describe('chooseIsolation', () => {
     expect(() => chooseIsolation('none', caps({}))).toThrow('--isolation none cannot work here: it needs root');
     expect(() => chooseIsolation('none', caps({ uid: 0, mknod: false }))).toThrow('--isolation none cannot work here: CAP_MKNOD is missing');
     expect(chooseIsolation('none', caps({ uid: 0, mknod: true })).reason).toBe('asked for with --isolation none');
+  });
+});
+
+describe('autoRootless', () => {
+  it('keeps rootless from the rootless probe alone, and leaves the rest to the full probe when it is out', () => {
+    expect(autoRootless(caps({ uid: 0, mount: true, unshareUser: false }))?.mode).toBe('rootless');
+    expect(autoRootless(caps({}))).toEqual(chooseIsolation('auto', caps({})));
+    expect(autoRootless(caps({ uid: 0, mount: false }))).toBeUndefined();
+    expect(autoRootless(caps({ overlayInUserns: false }))).toBeUndefined();
   });
 });
