@@ -5,8 +5,34 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TsbuildError, wrapError } from '../errors.js';
+import { lgetxattrs, lsetxattr } from '../util/fsx.js';
 import { testPausePoint } from '../util/testPause.js';
 import { digestFromHex, digestHex } from './digest.js';
+
+/**
+ * Kept with a blob found correct (written through this store, or hashed): `<size>:<mtime ns>` at
+ * that moment. A blob with a matching mark is trusted without hashing it again; one changed since
+ * (or without a mark, or on a filesystem without user xattrs) is hashed. Rot that keeps size and
+ * mtime is left to `tsbuild fsck`, which always hashes.
+ */
+const VERIFIED_XATTR = 'user.tsbuild.verified';
+
+async function verifiedMark(path: string): Promise<string | undefined> {
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  return st?.isFile() ? `${st.size}:${st.mtimeNs}` : undefined;
+}
+
+/** Marks `path` as hashed correct; best effort (no user xattrs: every process hashes it once). */
+async function markVerified(path: string): Promise<void> {
+  const mark = await verifiedMark(path);
+  if (mark !== undefined) await lsetxattr(path, VERIFIED_XATTR, Buffer.from(mark)).catch(() => undefined);
+}
+
+async function isMarkedVerified(path: string): Promise<boolean> {
+  const [mark, xattrs] = await Promise.all([verifiedMark(path), lgetxattrs(path).catch(() => [] as Array<[string, Buffer]>)]);
+  const stored = xattrs.find(([name]) => name === VERIFIED_XATTR)?.[1].toString();
+  return mark !== undefined && stored === mark;
+}
 
 export interface BlobExpectation {
   digest?: string;
@@ -51,8 +77,9 @@ export class ContentStore {
   }
 
   /**
-   * Whether a valid blob is present. A blob not yet hashed by this instance is verified first
-   * (a crash of another tool or a bad disk can leave garbage); a corrupt one is removed.
+   * Whether a valid blob is present. A blob not yet hashed by this instance, and not marked as
+   * found correct and unchanged since (see VERIFIED_XATTR), is verified first (another tool or a
+   * bad disk can leave garbage); a corrupt one is removed.
    */
   async has(digest: string, signal?: AbortSignal): Promise<boolean> {
     const path = this.blobPath(digest);
@@ -62,6 +89,10 @@ export class ContentStore {
       return false;
     }
     if (!(await exists(path))) return false;
+    if (await isMarkedVerified(path)) {
+      this.verified.add(digest);
+      return true;
+    }
     if (await this.verify(digest, signal)) return true;
     await rm(path, { force: true });
     return false;
@@ -84,8 +115,10 @@ export class ContentStore {
       await fh.close();
     }
     const ok = `sha256:${hash.digest('hex')}` === digest;
-    if (ok) this.verified.add(digest);
-    else this.verified.delete(digest);
+    if (ok) {
+      this.verified.add(digest);
+      await markVerified(path);
+    } else this.verified.delete(digest);
     return ok;
   }
 
@@ -173,6 +206,7 @@ export class ContentStore {
     }
     // Our temp file was hashed on the way in, so it is correct by construction; replacing an
     // existing (unverified) blob with it is cheaper than re-hashing that one, and atomic.
+    await markVerified(tmpPath);
     await rename(tmpPath, dest);
     await syncDir(this.blobsDir);
     this.verified.add(digest);

@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContentStore } from '../../../src/store/contentStore.js';
 
+const execFileAsync = promisify(execFile);
 const sha = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 describe('ContentStore', () => {
@@ -101,6 +104,29 @@ describe('ContentStore', () => {
     await writeFile(join(root, 'blobs', 'sha256', digest.slice(7)), 'garbage');
     await new ContentStore(root).writeBytes(data);
     expect(await readFile(join(root, 'blobs', 'sha256', digest.slice(7)))).toEqual(data);
+  });
+
+  it('trusts a blob it wrote in a later process without hashing it again; one changed since is hashed and dropped', async () => {
+    const data = Buffer.from('good content, written once');
+    const { digest } = await store.writeBytes(data);
+    const path = join(root, 'blobs', 'sha256', digest.slice(7));
+    // Rot that keeps size and mtime: a later has() trusts the mark (no re-hash) ...
+    const stamp = join(root, 'stamp');
+    await writeFile(stamp, '');
+    await execFileAsync('touch', ['-r', path, stamp]); // nanosecond mtime, which utimes() cannot set
+    const fh = await open(path, 'r+');
+    await fh.write(Buffer.from('G'), 0, 1, 0);
+    await fh.close();
+    await execFileAsync('touch', ['-r', stamp, path]);
+    expect(await new ContentStore(root).has(digest)).toBe(true);
+    // ... and fsck's verify() always hashes, so it still finds it.
+    expect(await new ContentStore(root).verify(digest)).toBe(false);
+    // A change that moves the mtime invalidates the mark: has() hashes, finds it corrupt and drops it.
+    await store.delete(digest);
+    await new ContentStore(root).writeBytes(data);
+    await writeFile(path, 'X'.repeat(data.length));
+    expect(await new ContentStore(root).has(digest)).toBe(false);
+    expect(await readdir(join(root, 'blobs', 'sha256'))).toEqual([]);
   });
 
   it('refuses malformed digests', async () => {
