@@ -32,6 +32,11 @@ export interface ImageResolverDeps {
   pull: boolean;
   progress: ProgressSink;
   concurrency?: number;
+  /**
+   * Called before anything is fetched (a pull, a blob copied into the store); may throw to
+   * refuse (a build first tried outside tsbuild's namespace leaves fetching to the one inside).
+   */
+  beforeFetch?: (what: string) => void;
 }
 
 export class ImageResolver {
@@ -62,6 +67,7 @@ export class ImageResolver {
         const local = await this.#deps.images.get(name);
         if (local) return this.#fetch(new StoreImageSource(this.#deps.content, name, local), signal, want);
       }
+      this.#deps.beforeFetch?.(`pulling ${name}`);
       this.#deps.progress.emit({ type: 'info', message: `pulling ${name}`, time: Date.now() });
       return this.#fetch(new RegistrySource(this.#deps.registry(), ref), signal, want);
     });
@@ -87,6 +93,7 @@ export class ImageResolver {
           limit(async () => {
             const diffID = resolved.config.rootfs.diff_ids[i] as string;
             if (!(await content.has(descriptor.digest))) {
+              this.#deps.beforeFetch?.(`fetching layer ${descriptor.digest}`);
               await content.write(await source.getBlob(descriptor, signal), { digest: descriptor.digest, size: descriptor.size }, signal);
             }
             await snapshots.ensureLayer(diffID, descriptor.mediaType, async () => content.read(descriptor.digest), signal);

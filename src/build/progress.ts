@@ -45,3 +45,29 @@ export function teeProgress(...sinks: readonly ProgressSink[]): ProgressSink {
     },
   };
 }
+
+/**
+ * Keeps events until the caller decides: `release` passes them on, in order, to `to` (and every
+ * later event straight through); `drop` forgets them and ignores what still comes. A build tried
+ * first outside tsbuild's namespace shows its steps only once it is kept.
+ */
+export class HeldProgress implements ProgressSink {
+  #held: ProgressEvent[] | undefined = [];
+  #to: ProgressSink | undefined;
+
+  emit(event: ProgressEvent): void {
+    if (this.#to) this.#to.emit(event);
+    else this.#held?.push(event);
+  }
+
+  release(to: ProgressSink): void {
+    if (this.#to || !this.#held) return;
+    this.#to = to;
+    for (const event of this.#held) to.emit(event);
+    this.#held = undefined;
+  }
+
+  drop(): void {
+    if (!this.#to) this.#held = undefined;
+  }
+}

@@ -43,6 +43,11 @@ export interface BuildCacheOptions {
   contextFilter?: (relPath: string, isDir: boolean) => boolean;
   /** A cache imported with --cache-from: consulted after the local index; its layers fetched on demand. */
   remote?: RemoteCache;
+  /**
+   * Called before a step that missed runs; may throw to refuse (a build first tried outside
+   * tsbuild's namespace serves hits only, so an abandoned try has recorded nothing).
+   */
+  beforeMiss?: (step: string) => void;
 }
 
 export interface StepRequest<S extends CacheableState> {
@@ -113,6 +118,7 @@ export class BuildCache {
     const reason = disabled
       ? `cache disabled (${this.#opts.noCache ? '--no-cache' : '--no-cache-filter'})`
       : explainMiss(previous, { firstInStage: req.position === '2', parent, inputs, build: buildInputs });
+    this.#opts.beforeMiss?.(req.display);
     await this.materialize(state.layers, signal);
     const next = await execute();
     const made = entryFor(key, req.display, state, next);

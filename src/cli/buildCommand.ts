@@ -4,13 +4,13 @@ import { Args, Command, Flags } from '@oclif/core';
 import { parseAnnotationFlags } from '../build/buildAnnotations.js';
 import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
 import { parseCacheSpec, type CacheSpec } from '../cache/remoteCache.js';
-import { teeProgress, type ProgressSink } from '../build/progress.js';
+import { HeldProgress, teeProgress, type ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { openDestination } from '../transport/openDestination.js';
 import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
-import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
+import { inNamespace, needsNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
 import { ISOLATION_REQUESTS } from '../isolation/chooseIsolation.js';
 import { NONE_WARNING, copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
 import { openStore, defaultStoreRoot } from '../store/storeRoot.js';
@@ -18,6 +18,7 @@ import { copyImage } from '../transport/copyImage.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
 import { BuildReporter } from './buildReporter.js';
+import { canTryOutsideNamespace } from './canTryOutsideNamespace.js';
 import { RUN_SANDBOX_FLAGS, openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
 import { readDockerfile } from '../context/readDockerfile.js';
 import { openBuildContext } from '../context/openBuildContext.js';
@@ -82,19 +83,31 @@ export class BuildCommand extends Command {
     }
     const config = await loadConfig(process.env);
     const isolation = await pickIsolation(isolationRequest(flags.isolation, config.isolation));
-    if (isolation.mode === 'rootless' && !inNamespace()) {
-      // Re-run this very command inside the build's own namespace (see src/README.md).
+    const contextSpec = flags.context ?? args.context;
+    const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
+    // Re-run this very command inside the build's own namespace (see src/README.md), unless it
+    // may first be tried here: a rebuild the cache serves whole then needs no second start-up.
+    const reexec = async (): Promise<void> => {
       process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], reexecEnv(isolation));
+    };
+    const outputs = flags.output.map(parseOutputSpec);
+    const outside = isolation.mode === 'rootless' && !inNamespace();
+    if (
+      outside &&
+      !(await canTryOutsideNamespace({
+        contextSpec, file: flags.file, rootDir, pull: flags.pull, cache: flags.cache, noCacheFilter: flags['no-cache-filter'], cacheFrom: flags['cache-from'],
+        outputTypes: outputs.map((o) => o.type), uid: process.getuid?.() ?? 0,
+      }))
+    ) {
+      await reexec();
       return;
     }
-    const contextSpec = flags.context ?? args.context;
     if (contextSpec === '-' && flags.file === '-') throw new TsbuildError('USAGE', 'the context and the Dockerfile cannot both come from stdin', { hint: 'pass the Dockerfile inside the context tar, or -f PATH' });
     // A tar, a URL or a git remote is unpacked into a temp dir, removed in the finally below.
     const buildContext = await openBuildContext(contextSpec, { stdin: process.stdin, signal: new AbortController().signal });
     const contextDir = buildContext.dir;
     // `-f -` reads stdin, which the namespace re-exec above passes through.
     const dockerfile = await readDockerfile(flags.file, contextDir, process.stdin);
-    const outputs = flags.output.map(parseOutputSpec);
     const buildArgs = parseKeyValues(flags['build-arg'], '--build-arg', true);
     const labels = parseKeyValues(flags.label, '--label', false);
     const annotations = parseAnnotationFlags(flags.annotation);
@@ -102,23 +115,28 @@ export class BuildCommand extends Command {
     const sourceDateEpoch = flags['source-date-epoch'] ?? envEpoch();
     const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
     const reporter = new BuildReporter(mode, createProgressDisplay(mode, process.stderr, process.env), process.stderr);
-    const progress = reporter.progress;
+    // A try outside the namespace shows its events only once it is kept (never twice).
+    const held = outside ? new HeldProgress() : undefined;
+    const progress = held ?? reporter.progress;
     const platform = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
 
-    reporter.info(isolationLine(isolation));
+    progress.emit({ type: 'info', message: isolationLine(isolation), time: Date.now() });
     if (isolation.mode === 'none') process.stderr.write(`${NONE_WARNING}\n`);
-    const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
     const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
     const insecureHosts = flags['tls-verify']
       ? []
       : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
     const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts], process.env, config);
     let sandbox: RunSandbox | undefined;
+    let enter = false;
     try {
       // Private ssh agents (--ssh ID=KEYFILE) live until the build ends, however it ends.
       sandbox = await openRunSandbox(flags, (message) => process.stderr.write(`${message}\n`));
       const run = sandbox.options;
-      await withSignals(async (signal) => {
+      enter = await withSignals(async (interrupted) => {
+        // A dropped try stops its other stages at once, before the build goes in.
+        const dropTry = new AbortController();
+        const signal = held ? AbortSignal.any([interrupted, dropTry.signal]) : interrupted;
         const cacheTo = flags['cache-to'].map((t) => parseCacheSpec(t, 'to'));
         const [cacheFromSpec, ...moreFrom] = flags['cache-from'].map((t) => parseCacheSpec(t, 'from'));
         if (moreFrom.length > 0) throw new TsbuildError('USAGE', 'only one --cache-from is supported yet');
@@ -129,7 +147,7 @@ export class BuildCommand extends Command {
         if (remote) await remote.restoreMounts(join(store.root, 'cache-mounts'), signal);
         const misses: string[] = [];
         const buildProgress = flags['explain-cache'] ? teeProgress(progress, missRecorder(misses)) : progress;
-        const { result, cache } = await runBuild(
+        const built = await runBuild(
           {
             dockerfile: { text: dockerfile.text, name: dockerfile.name, ...(dockerfile.path !== undefined ? { path: dockerfile.path } : {}) },
             contextDir,
@@ -152,8 +170,22 @@ export class BuildCommand extends Command {
             noCacheStages: new Set(flags['no-cache-filter']),
             ...(remote ? { remoteCache: remote } : {}),
           },
-          { store, registry, progress: buildProgress, signal, isolation: isolation.mode, chownTrap: isolation.chownTrap === true, keep: keptInputs(namedContexts, cacheFromSpec) },
-        );
+          {
+            store, registry, progress: buildProgress, signal, isolation: isolation.mode, chownTrap: isolation.chownTrap === true, keep: keptInputs(namedContexts, cacheFromSpec),
+            outsideNamespace: held !== undefined,
+          },
+        ).catch((err: unknown) => {
+          if (held && needsNamespace(err)) {
+            held.drop();
+            dropTry.abort();
+            return undefined;
+          }
+          held?.release(reporter.progress);
+          throw err;
+        });
+        if (!built) return true;
+        held?.release(reporter.progress);
+        const { result, cache } = built;
         await remote?.close();
         for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
         if (flags['explain-cache']) reporter.info(misses.length === 0 ? 'cache: every step was reused' : `cache misses:\n${misses.map((m) => `  ${m}`).join('\n')}`);
@@ -172,6 +204,7 @@ export class BuildCommand extends Command {
         for (const tag of result.tags) reporter.info(`naming to ${tag}`);
         await reporter.finish(result, store, signal);
         process.stdout.write(`${result.config.digest}\n`);
+        return false;
       });
     } finally {
       await sandbox?.close();
@@ -179,6 +212,7 @@ export class BuildCommand extends Command {
       await registry.close();
       await buildContext.close();
     }
+    if (enter) await reexec();
   }
 }
 

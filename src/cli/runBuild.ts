@@ -12,7 +12,7 @@ import { withBuildLease } from '../cache/cacheGc.js';
 import type { RemoteCache } from '../cache/remoteCache.js';
 import { loadDockerignore } from '../context/dockerignore.js';
 import { TsbuildError } from '../errors.js';
-import { mountOverlay, unmount } from '../isolation/enterNamespace.js';
+import { mountOverlay, namespaceNeeded, unmount } from '../isolation/enterNamespace.js';
 import type { IsolationMode } from '../isolation/chooseIsolation.js';
 import { CopyMounter, CopyRuntime } from '../isolation/copyRuntime.js';
 import { NoneRuntime } from '../isolation/noneRuntime.js';
@@ -44,27 +44,36 @@ export interface BuildEnv {
   keep?: readonly string[];
   /** proot under the helper's chown-trap (IsolationChoice.chownTrap). */
   chownTrap?: boolean;
+  /**
+   * A first try outside tsbuild's namespace, for rebuilds the cache serves whole: a step that
+   * misses, a mount, a RUN, a pull or unpacking a layer fails it with NAMESPACE_NEEDED (see
+   * needsNamespace) before it prints or records anything, and the caller re-runs inside.
+   */
+  outsideNamespace?: boolean;
 }
 
 export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: BuildResult; cache: BuildCache }> {
   const { store, registry, progress, signal } = env;
+  const outside = env.outsideNamespace === true;
+  const snapshots = outside ? store.snapshots.withUnpackGuard((diffID) => namespaceNeeded(`unpacking layer ${diffID}`)) : store.snapshots;
   // The Dockerfile is read whatever .dockerignore says; the patterns only hide files from COPY/ADD.
   const ignore = await loadDockerignore(job.contextDir, job.dockerfile.path);
   const resolver = new ImageResolver({
     content: store.content,
     images: store.images,
-    snapshots: store.snapshots,
+    snapshots,
     registry: () => registry,
     openContext: job.openContext,
     platform: job.platform,
     pull: job.pull,
     progress,
+    ...(outside ? { beforeFetch: namespaceNeeded } : {}),
   });
   const cache = new BuildCache({
     ...(job.remoteCache ? { remote: job.remoteCache } : {}),
     storeRoot: store.root,
     content: store.content,
-    snapshots: store.snapshots,
+    snapshots,
     platform: job.platform,
     contextDir: job.contextDir,
     scope: `${job.contextDir}\0${job.dockerfile.path ?? job.dockerfile.name}`,
@@ -72,6 +81,7 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
     noCache: job.noCache,
     noCacheStages: job.noCacheStages,
     ...(ignore.filter ? { contextFilter: ignore.filter } : {}),
+    ...(outside ? { beforeMiss: (step: string) => namespaceNeeded(`running ${step}`) } : {}),
   });
   const { openContext: _open, pull: _pull, noCache: _nc, noCacheStages: _ncs, remoteCache: _rc, ...request } = job;
   let none: NoneRuntime | undefined;
@@ -89,12 +99,14 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
         {
           content: store.content,
           images: store.images,
-          snapshots: store.snapshots,
-          ...(none
-            ? { runtime: none, mounter: new CopyMounter(store.xattrFlavor, store.kind) }
-            : env.isolation === 'chroot' || env.isolation === 'proot'
-              ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind, chownTrap: env.chownTrap === true && store.kind === 'xattr' }), mounter: new CopyMounter(store.xattrFlavor, store.kind) }
-              : { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } }),
+          snapshots,
+          ...(outside
+            ? { runtime: { run: () => namespaceNeeded('RUN') }, mounter: { mountOverlay: () => namespaceNeeded('a mount'), unmount: () => namespaceNeeded('a mount') } }
+            : none
+              ? { runtime: none, mounter: new CopyMounter(store.xattrFlavor, store.kind) }
+              : env.isolation === 'chroot' || env.isolation === 'proot'
+                ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind, chownTrap: env.chownTrap === true && store.kind === 'xattr' }), mounter: new CopyMounter(store.xattrFlavor, store.kind) }
+                : { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } }),
           resolver,
           xattrFlavor: store.xattrFlavor,
           storeKind: store.kind,

@@ -13,6 +13,24 @@ export function inNamespace(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[NAMESPACE_ENV] === '1';
 }
 
+/**
+ * Refuses `what` in a build first tried outside tsbuild's namespace (src/README.md, "Process
+ * model"): the caller drops the try and runs the build again inside the namespace.
+ */
+export function namespaceNeeded(what: string): never {
+  throw new TsbuildError('NAMESPACE_NEEDED', `${what} needs tsbuild's namespace`, {
+    hint: 'run the build through `tsbuild build`, which enters it when a step must run',
+  });
+}
+
+/** True when `err` (or what it wraps, e.g. the step error around it) came from namespaceNeeded. */
+export function needsNamespace(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof TsbuildError && e.code === 'NAMESPACE_NEEDED') return true;
+  }
+  return false;
+}
+
 export interface ReexecOptions {
   helperPath?: string;
   /** A probe the caller already made; probed here otherwise. */

@@ -30,6 +30,11 @@ export interface SnapshotterOptions {
   /** How owners and special files are kept in layer dirs (default native). */
   storeKind?: StoreKind;
   content: ContentStore;
+  /**
+   * Called before a layer is unpacked; may throw to refuse (a build first tried outside tsbuild's
+   * namespace leaves unpacking to the build inside it, where a non-root user's ids map).
+   */
+  beforeUnpack?: (diffID: string) => void;
 }
 
 /**
@@ -43,6 +48,7 @@ export class Snapshotter {
   private readonly xattrFlavor: XattrFlavor;
   private readonly storeKind: StoreKind;
   private readonly content: ContentStore;
+  private readonly opts: SnapshotterOptions;
   // In-flight extractions, so concurrent stages needing one base layer unpack it once.
   private readonly pending = new Map<string, Promise<void>>();
 
@@ -52,6 +58,12 @@ export class Snapshotter {
     this.xattrFlavor = opts.xattrFlavor;
     this.storeKind = opts.storeKind ?? 'native';
     this.content = opts.content;
+    this.opts = opts;
+  }
+
+  /** The same layers and snapshots, with `beforeUnpack` asked before any layer is unpacked. */
+  withUnpackGuard(beforeUnpack: (diffID: string) => void): Snapshotter {
+    return new Snapshotter({ ...this.opts, beforeUnpack });
   }
 
   layerDir(diffID: string): string {
@@ -88,6 +100,7 @@ export class Snapshotter {
     signal?: AbortSignal,
   ): Promise<void> {
     if (await this.hasLayer(diffID)) return;
+    this.opts.beforeUnpack?.(diffID);
     const final = this.layerDir(diffID);
     await mkdir(this.tmpDir, { recursive: true });
     // The maker's pid in every tmp/ name lets `tsbuild fsck --repair` tell a dead build's leftovers from a live one's.
