@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import * as tar from 'tar';
 import { TsbuildError } from '../errors.js';
 import { MediaType } from '../image/mediaTypes.js';
 import type { Descriptor } from '../image/types.js';
@@ -129,6 +128,7 @@ export async function exportCache(entries: readonly CacheEntry[], dest: ImageDes
 }
 
 async function tarMount(dir: string, content: ContentStore, tmpDir: string, signal: AbortSignal): Promise<{ digest: string; size: number }> {
+  const tar = await import('tar');
   const pack = tar.c({ cwd: dir, portable: false, gzip: false }, ['.']) as unknown as NodeJS.ReadableStream;
   const writer = content.openWriter();
   void tmpDir;
@@ -206,6 +206,7 @@ export class RemoteCache {
       const work = `${dir}.import-${process.pid}`;
       await rm(work, { recursive: true, force: true });
       await mkdir(join(work, 'data'), { recursive: true, mode: 0o700 });
+      const tar = await import('tar');
       await pipeline(await this.#source.getBlob(layer, signal), createGunzip(), tar.x({ cwd: join(work, 'data'), preserveOwner: true }) as unknown as NodeJS.WritableStream, { signal });
       await mkdir(join(work, '.tsbuild-cache'));
       await rm(dir, { recursive: true, force: true });

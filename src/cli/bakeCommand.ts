@@ -23,7 +23,7 @@ import { copyImage } from '../transport/copyImage.js';
 import { openDestination } from '../transport/openDestination.js';
 import type { RegistryClient } from '../transport/registryClient.js';
 import { StoreImageSource } from '../transport/storeSource.js';
-import { parseComposeProject, type ServiceBuild } from './composeProject.js';
+import type { ServiceBuild } from './composeProject.js';
 import { humanDuration } from './humanSize.js';
 import { JsonProgress } from './jsonProgress.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
@@ -70,6 +70,8 @@ export class BakeCommand extends Command {
     const text = await readFile(file, 'utf8').catch((err: Error) => {
       throw new TsbuildError('COMPOSE_INVALID', `reading ${file}: ${err.message}`, { hint: 'pass -f compose.yaml' });
     });
+    // Loaded here, with its YAML parser, so that other commands never load them.
+    const { parseComposeProject } = await import('./composeProject.js');
     const project = parseComposeProject(text, file, process.env);
     const wanted = argv as string[];
     for (const w of wanted) {

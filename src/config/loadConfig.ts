@@ -6,7 +6,6 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { TsbuildError } from '../errors.js';
 
 export const PROGRESS_MODES = ['auto', 'tty', 'plain', 'json', 'quiet'] as const;
@@ -44,6 +43,8 @@ export async function loadConfig(env: NodeJS.ProcessEnv = process.env, signal?: 
     throw new TsbuildError('CONFIG', `reading ${path}: ${(err as Error).message}`, { cause: err });
   }
   let doc: unknown;
+  // The YAML parser is loaded only when there is a file: most runs have none.
+  const { parse } = await import('yaml');
   try {
     doc = parse(text);
   } catch (err) {

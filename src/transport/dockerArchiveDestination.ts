@@ -2,7 +2,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { create } from 'tar';
 import { TsbuildError } from '../errors.js';
 import { parseReference } from '../image/reference.js';
 import type { Descriptor, ImageConfig, ImageManifest } from '../image/types.js';
@@ -84,6 +83,7 @@ export class DockerArchiveDestination implements ImageDestination {
     const entries = ['manifest.json', 'repositories', configName, ...new Set(manifest.layers.map((l) => hex(l.digest)))].flatMap((e) =>
       e.endsWith('.json') || e === 'repositories' ? [e] : [e, `${e}/layer.tar`]);
     const tmp = `${this.#path}.tmp-${process.pid}`;
+    const { create } = await import('tar');
     await create({ file: tmp, cwd: dir, portable: true, noDirRecurse: true, mtime: new Date(0) }, entries);
     signal?.throwIfAborted();
     await rename(tmp, this.#path);

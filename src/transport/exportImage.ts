@@ -1,6 +1,5 @@
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { create } from 'tar';
 import { TsbuildError } from '../errors.js';
 import { parseReference } from '../image/reference.js';
 import type { Descriptor, ImageManifest } from '../image/types.js';
@@ -116,6 +115,7 @@ async function exportFilesystem(kind: 'local' | 'tar', dest: string, ctx: Export
     const tmp = join(staging, 'out.tar');
     // portable: false keeps the image's owners; sorted, fixed-mtime entries are not needed here
     // (the files keep the layers' mtimes).
+    const { create } = await import('tar');
     await create({ file: tmp, cwd: root, portable: false, preservePaths: false }, ['.']);
     await rename(tmp, dest);
   } finally {

@@ -3,7 +3,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { create } from 'tar';
 import { TsbuildError } from '../errors.js';
 import { MediaType } from '../image/mediaTypes.js';
 import { parseReference, type ImageReference } from '../image/reference.js';
@@ -156,6 +155,7 @@ export class OciLayoutDestination implements ImageDestination {
     try {
       const blobs = (await readdir(join(dir, 'blobs', 'sha256'))).filter((n) => !n.startsWith('.')).sort();
       // Fixed order, owners and mtimes so the same image gives the same tar.
+      const { create } = await import('tar');
       await create(
         { file: tmp, cwd: dir, portable: true, noDirRecurse: true, mtime: new Date(0) },
         ['oci-layout', 'index.json', 'blobs', 'blobs/sha256', ...blobs.map((b) => `blobs/sha256/${b}`)],

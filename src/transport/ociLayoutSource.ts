@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
-import { extract } from 'tar';
 import { TsbuildError } from '../errors.js';
 import { ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, type Descriptor, type ImageIndex } from '../image/types.js';
 import { assertSha256Digest, readAll, verifyingStream } from './digestStream.js';
@@ -160,6 +159,7 @@ export class OciLayoutSource implements ImageSource {
       dir = this.#tmp;
       try {
         // tar refuses absolute paths and `..` by default, so the archive cannot write outside dir.
+        const { extract } = await import('tar');
         await extract({ file: path, cwd: dir, strict: true, preserveOwner: false });
       } catch (err) {
         throw new TsbuildError('TRANSPORT_INVALID', `reading ${this.reference}: ${(err as Error).message}`, { cause: err });

@@ -3,7 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import fetch, { type RequestInit } from 'node-fetch';
+import type { RequestInfo, RequestInit, Response } from 'node-fetch';
 import { TsbuildError } from '../errors.js';
 import { manifestAcceptTypes } from '../image/mediaTypes.js';
 import { registryApiHost } from '../image/reference.js';
@@ -17,6 +17,12 @@ import { authError, imageName, registryErrorMessage, TransientRegistryError, typ
 import { defaultRetryPolicy, isRetryableStatus, nextDelay, parseRetryAfter, type RetryPolicy } from './retryPolicy.js';
 import { tlsAgentOptions, type TlsFiles } from './tlsConfig.js';
 import type { ManifestBlob } from './types.js';
+
+/** node-fetch, loaded on the first request: a build served from the store never pays for loading it. */
+async function fetch(url: URL | RequestInfo, init?: RequestInit): Promise<Response> {
+  const { default: nodeFetch } = await import('node-fetch');
+  return nodeFetch(url, init);
+}
 
 /** A repository on a registry; an ImageReference is one. */
 export interface RepositoryRef {

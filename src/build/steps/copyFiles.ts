@@ -3,6 +3,7 @@
  * stage's mounted rootfs) into the step's writable rootfs with Docker's rules. Every path on both
  * sides is resolved with resolveInRoot, so no symlink can lead a read or a write out of its root.
  */
+import type { ReadEntry } from 'tar';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { chmod, copyFile, constants, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
@@ -10,7 +11,6 @@ import { posix } from 'node:path';
 import type { Stats } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
-import * as tar from 'tar';
 import { TsbuildError } from '../../errors.js';
 import { PatternMatcher } from '../../context/patternMatcher.js';
 import { ownerWriterFor, type OwnerWriter } from '../../layer/ownerWriter.js';
@@ -337,6 +337,7 @@ async function extractArchive(src: string, destDir: string, owner: Ownership | u
   // node-tar only warns about (and skips) entries it will not write: `..` in a path or a link
   // target, a path through a symlink. A hostile archive is refused instead of half-unpacked.
   const refused: string[] = [];
+  const tar = await import('tar');
   const unpack = tar.x({
     onwarn: (code: string, message: string | Error) => {
       if (code === 'TAR_ENTRY_ERROR' || code === 'TAR_SYMLINK_ERROR') refused.push(typeof message === 'string' ? message : message.message);
@@ -344,7 +345,7 @@ async function extractArchive(src: string, destDir: string, owner: Ownership | u
     cwd: destDir,
     preserveOwner: !record && owner === undefined,
     ...(owner && !record ? { uid: owner.uid, gid: owner.gid } : {}),
-    ...(record ? { onReadEntry: (e: tar.ReadEntry) => void recorded.push([e.path, owner ?? { uid: e.uid ?? 0, gid: e.gid ?? 0 }]) } : {}),
+    ...(record ? { onReadEntry: (e: ReadEntry) => void recorded.push([e.path, owner ?? { uid: e.uid ?? 0, gid: e.gid ?? 0 }]) } : {}),
     // node-tar strips a leading `/` (as Docker does) and skips what `onwarn` then refuses.
     preservePaths: false,
     noMtime: false,

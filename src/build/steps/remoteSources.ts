@@ -9,7 +9,6 @@ import { chmod, readdir, rm, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import fetch from 'node-fetch';
 import { TsbuildError } from '../../errors.js';
 
 /** BuildKit's isGitRef, roughly: git@host:path, git://, ssh://, or an http(s) URL ending in .git. */
@@ -44,6 +43,7 @@ export async function fetchUrl(url: string, dir: string, opts: { checksum?: stri
   const expected = opts.checksum !== undefined ? parseChecksum(opts.checksum) : undefined;
   let res;
   try {
+    const { default: fetch } = await import('node-fetch');
     res = await fetch(url, { signal: opts.signal, redirect: 'follow' });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
