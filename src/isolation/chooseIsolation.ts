@@ -58,7 +58,7 @@ function missingFor(mode: IsolationMode, caps: IsolationCapabilities): string[] 
         ? `inside RUN every file shows root as its owner, and a chown to this user's own ids (${caps.uid}:${caps.gid}) is recorded as 0:0 (proot -0 swaps them)`
         : 'chown in RUN is faked and lost (no seccomp user notification for the chown trap)',
       'owners are recorded in xattrs: symlinks, fifos and sockets belong to 0:0',
-      "a RUN as a non-root USER is not kept from the image's root-owned files (all are this user's)",
+      "a RUN as a non-root USER is not kept from the image's root-owned files (all are this user's), and modes that would lock this user out show widened (0000 as 0600)",
     ];
   }
   if (mode === 'none') return ['/etc/hosts and /etc/resolv.conf are the image\'s unless they are mount points'];

@@ -240,7 +240,7 @@ function header(node: Node, epoch: number | undefined): TarHeaderFields {
   return {
     path: node.rel,
     type: 'file',
-    mode: e.mode & 0o7777,
+    mode: node.meta.mode,
     uid: node.meta.uid,
     gid: node.meta.gid,
     size: 0,

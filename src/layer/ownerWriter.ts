@@ -7,7 +7,7 @@
 import { chmod, lchown, lstat, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { lgetxattrs, lsetxattr, mknodChar, mknodRaw } from '../util/fsx.js';
-import { DEVICE_XATTR, encodeDevice, encodeOwner, OWNER_XATTR, WHITEOUT_XATTR, WHITEOUTS_XATTR, type Device, type StoreKind } from './ownerXattrs.js';
+import { decodeMode, DEVICE_XATTR, diskMode, encodeDevice, encodeMode, encodeOwner, MODE_XATTR, OWNER_XATTR, WHITEOUT_XATTR, WHITEOUTS_XATTR, type Device, type EntryType, type StoreKind } from './ownerXattrs.js';
 
 export interface OwnerWriter {
   readonly kind: StoreKind;
@@ -25,6 +25,15 @@ export interface OwnerWriter {
   setXattr(path: string, name: string, value: Buffer): Promise<void>;
   /** All xattrs of `path`; in an xattr store also of a file whose mode denies its owner reading. */
   readXattrs(path: string): Promise<Array<[string, Buffer]>>;
+  /**
+   * Gives `path` the mode. An xattr store keeps files u+rw and directories u+rwx on disk (its
+   * owner has no DAC override: it must read them into layers, copy and remove them) and records
+   * a narrower mode in `user.tsbuild.mode`. `type` is looked up when not given; `created`: no
+   * mode record yet.
+   */
+  chmod(path: string, mode: number, opts?: { type?: EntryType; created?: boolean }): Promise<void>;
+  /** xattr store: after a RUN or COPY left `path` with some mode on disk, records it as above. */
+  settleMode(path: string): Promise<void>;
 }
 
 const S_IFCHR = 0o020000;
@@ -72,14 +81,30 @@ const NATIVE: OwnerWriter = {
   device: (path, d, mode) => mknodRaw(path, (d.type === 'char' ? S_IFCHR : S_IFBLK) | (mode & 0o7777), d.major, d.minor),
   setXattr: (path, name, value) => lsetxattr(path, name, value),
   readXattrs: (path) => lgetxattrs(path),
+  chmod: (path, mode) => chmod(path, mode),
+  settleMode: async () => undefined,
 };
+
+async function entryType(path: string): Promise<EntryType> {
+  const st = await lstat(path);
+  return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+}
+
+/** Mode `mode` for `path` in an xattr store: widened on disk where its owner needs it, the real one recorded. */
+async function chmodRecorded(path: string, mode: number, type: EntryType, hadRecord: boolean): Promise<void> {
+  const disk = diskMode(type, mode);
+  await chmod(path, disk);
+  // The record goes on after the chmod: setting a user.* xattr needs write permission.
+  if (disk !== mode) await lsetxattr(path, MODE_XATTR, encodeMode(mode, disk));
+  else if (hadRecord) await lsetxattr(path, MODE_XATTR, encodeMode(mode, mode));
+}
 
 /** An empty regular file carrying the xattr `name`, then given `mode` (xattr first: it needs write permission). */
 async function markedFile(path: string, name: string, value: Buffer, mode: number): Promise<void> {
   const fh = await open(path, 'wx', 0o600);
   await fh.close();
   await lsetxattr(path, name, value);
-  await chmod(path, mode & 0o7777);
+  await chmodRecorded(path, mode & 0o7777, 'file', false);
 }
 
 const XATTR: OwnerWriter = {
@@ -104,6 +129,20 @@ const XATTR: OwnerWriter = {
   },
   setXattr: setOwnXattr,
   readXattrs: readOwnXattrs,
+  async chmod(path, mode, opts) {
+    const type = opts?.type ?? (await entryType(path));
+    const hadRecord = opts?.created ? false : (await readOwnXattrs(path)).some(([name]) => name === MODE_XATTR);
+    await chmodRecorded(path, mode & 0o7777, type, hadRecord);
+  },
+  async settleMode(path) {
+    const st = await lstat(path);
+    if (!st.isFile() && !st.isDirectory()) return;
+    const current = st.mode & 0o7777;
+    const record = (await readOwnXattrs(path)).find(([name]) => name === MODE_XATTR)?.[1];
+    if (record !== undefined && decodeMode(record).disk === current) return;
+    if (record === undefined && diskMode(st.isDirectory() ? 'dir' : 'file', current) === current) return;
+    await chmodRecorded(path, current, st.isDirectory() ? 'dir' : 'file', record !== undefined);
+  },
 };
 
 export function ownerWriterFor(kind: StoreKind): OwnerWriter {

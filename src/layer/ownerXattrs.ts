@@ -20,6 +20,29 @@ export const WHITEOUT_XATTR = 'user.overlay.whiteout';
 export const WHITEOUTS_XATTR = 'user.overlay.whiteouts';
 /** A char or block device, as an empty regular file: "c MAJOR MINOR" or "b MAJOR MINOR". */
 export const DEVICE_XATTR = 'user.tsbuild.device';
+/**
+ * The real mode of an entry whose mode on disk was widened so its owner (the real user, who has
+ * no DAC override) can read it and, for a directory, list, enter and write it: "REAL DISK" in
+ * octal. It holds while the mode on disk is still DISK; a chmod since then wins.
+ */
+export const MODE_XATTR = 'user.tsbuild.mode';
+
+export type EntryType = 'dir' | 'file' | 'other';
+
+/** The mode an xattr store keeps on disk for `mode`: files u+rw, directories u+rwx. */
+export function diskMode(type: EntryType, mode: number): number {
+  return type === 'dir' ? mode | 0o700 : type === 'file' ? mode | 0o600 : mode;
+}
+
+export function encodeMode(real: number, disk: number): Buffer {
+  return Buffer.from(`${real.toString(8)} ${disk.toString(8)}`);
+}
+
+export function decodeMode(value: Buffer): { real: number; disk: number } {
+  const m = /^([0-7]{1,5}) ([0-7]{1,5})$/.exec(value.toString('latin1'));
+  if (m === null) throw new Error(`malformed ${MODE_XATTR} ${JSON.stringify(value.toString('latin1'))}`);
+  return { real: parseInt(m[1]!, 8) & 0o7777, disk: parseInt(m[2]!, 8) & 0o7777 };
+}
 
 export interface Owner {
   uid: number;
@@ -122,6 +145,8 @@ export function isBookkeepingXattr(name: string, kind: StoreKind): boolean {
 export interface EntryMeta {
   uid: number;
   gid: number;
+  /** Permission bits (with setuid, setgid, sticky). */
+  mode: number;
   whiteout: boolean;
   device?: Device;
 }
@@ -149,17 +174,22 @@ export function devMinor(rdev: bigint): number {
 export function entryMeta(kind: StoreKind, st: StatLike, xattrs: ReadonlyArray<readonly [string, Buffer]>): EntryMeta {
   const type = st.mode & S_IFMT;
   if (kind === 'native') {
-    const meta: EntryMeta = { uid: Number(st.uid), gid: Number(st.gid), whiteout: type === S_IFCHR && st.rdev === 0n };
+    const meta: EntryMeta = { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode & 0o7777n), whiteout: type === S_IFCHR && st.rdev === 0n };
     if (!meta.whiteout && (type === S_IFCHR || type === S_IFBLK)) meta.device = { type: type === S_IFCHR ? 'char' : 'block', major: devMajor(st.rdev), minor: devMinor(st.rdev) };
     return meta;
   }
   let owner: Owner = { uid: 0, gid: 0 };
   let whiteout = false;
   let device: Device | undefined;
+  let mode = Number(st.mode & 0o7777n);
   for (const [name, value] of xattrs) {
     if (name === OWNER_XATTR) owner = decodeOwner(value);
+    else if (name === MODE_XATTR) {
+      const recorded = decodeMode(value);
+      if (recorded.disk === Number(st.mode & 0o7777n)) mode = recorded.real;
+    }
     else if (type === S_IFREG && name === WHITEOUT_XATTR) whiteout = true;
     else if (type === S_IFREG && name === DEVICE_XATTR) device = decodeDevice(value);
   }
-  return { ...owner, whiteout, ...(device && !whiteout ? { device } : {}) };
+  return { ...owner, mode, whiteout, ...(device && !whiteout ? { device } : {}) };
 }

@@ -125,7 +125,8 @@ export class TreeWriter {
         try {
           for await (const chunk of e.body) await writeAll(fh, chunk);
           await this.chownWith(() => (this.batched ? fh.chown(e.uid, e.gid) : this.owners.chown(abs, e.uid, e.gid, { created: true })));
-          await fh.chmod(e.mode & 0o7777);
+          if (this.batched) await fh.chmod(e.mode & 0o7777);
+          else await this.owners.chmod(abs, e.mode & 0o7777, { type: 'file', created: true });
         } finally {
           await fh.close();
         }
@@ -194,7 +195,7 @@ export class TreeWriter {
       } else {
         // Only this pass gives directories owners: none carries one yet.
         await this.chownWith(() => this.owners.chown(abs, m.uid, m.gid, { created: true }));
-        await chmod(abs, m.mode & 0o7777);
+        await this.owners.chmod(abs, m.mode & 0o7777, { type: 'dir', created: true });
         await utimes(abs, m.mtime, m.mtime);
       }
     }
@@ -209,7 +210,7 @@ export class TreeWriter {
       return;
     }
     await this.chownWith(() => this.owners.chown(abs, m.uid, m.gid, { created: true }));
-    if (chmodToo) await chmod(abs, m.mode & 0o7777);
+    if (chmodToo) await this.owners.chmod(abs, m.mode & 0o7777, { created: true });
     await utimes(abs, m.mtime, m.mtime);
   }
 

@@ -237,16 +237,20 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
       // the birth time tells the new inode from the old one.
       if (base !== undefined && base.ino === st.ino && base.birthtimeNs === st.birthtimeNs && base.dir === isDir) {
         if (isDir) {
+          // A step may have narrowed a directory's mode; its entries are still moved out of it.
+          if (owners.kind === 'xattr' && (st.mode & 0o700n) !== 0o700n) await chmod(abs, Number(st.mode & 0o7777n) | 0o700);
           const below = await diffDir(childRel);
           if (below || base.ctimeNs !== st.ctimeNs) {
             await ensureUpper();
             const dst = join(upperdir, childRel);
             if (!below) await mkdir(dst, { mode: 0o700 });
             await copyMeta(dst, st, await owners.readXattrs(abs), owners);
+            await owners.settleMode(dst);
           }
         } else if (base.ctimeNs !== st.ctimeNs && !onlyLostALink(base, st)) {
           await ensureUpper();
           await move(abs, join(upperdir, childRel));
+          await owners.settleMode(join(upperdir, childRel));
         }
         continue;
       }
@@ -254,7 +258,7 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
       await ensureUpper();
       const dst = join(upperdir, childRel);
       await move(abs, dst);
-      if (newOwner !== undefined) await recordNewOwners(dst, newOwner, owners);
+      if (owners.kind === 'xattr') await settleNew(dst, newOwner, owners);
       if (isDir && base !== undefined) await lsetxattr(dst, `${opts.flavor}.overlay.opaque`, Buffer.from('y'));
     }
     for (const name of baseline.children.get(rel) ?? []) {
@@ -267,12 +271,17 @@ export async function diffCopy(root: string, baseline: CopyBaseline, upperdir: s
   await diffDir('');
 }
 
-/** Gives every entry under `path` (itself included) that has no owner record `owner`. */
-async function recordNewOwners(path: string, owner: Owner, owners: OwnerWriter): Promise<void> {
+/**
+ * xattr store: every entry under `path` (itself included), which a step created, gets its mode
+ * recorded (settleMode) and, when it has no owner record, `owner`.
+ */
+async function settleNew(path: string, owner: Owner | undefined, owners: OwnerWriter): Promise<void> {
   const st = await lstat(path);
   if (!st.isFile() && !st.isDirectory()) return;
-  if (!(await owners.readXattrs(path)).some(([name]) => name === OWNER_XATTR)) await owners.chown(path, owner.uid, owner.gid);
-  if (st.isDirectory()) for (const name of await readdir(path)) await recordNewOwners(join(path, name), owner, owners);
+  // First: it makes a directory the step left unreadable readable again.
+  await owners.settleMode(path);
+  if (owner !== undefined && !(await owners.readXattrs(path)).some(([name]) => name === OWNER_XATTR)) await owners.chown(path, owner.uid, owner.gid);
+  if (st.isDirectory()) for (const name of await readdir(path)) await settleNew(join(path, name), owner, owners);
 }
 
 /**

@@ -128,7 +128,7 @@ describe('isolation modes without overlay', () => {
     expect(res.stderr).toContain('hint: use a different --root');
   });
 
-  it('as a non-root user, proot records who created what: files of a RUN as USER 1000:1000, entries of an ADDed archive', async () => {
+  it('as a non-root user, proot records who created what and the modes that would lock it out: a RUN as USER 1000:1000, an ADDed archive, chmod 0 and 555', async () => {
     const user = await builderUser();
     // (No symlink made by USER 1000: in an xattr store a symlink cannot carry an owner, it is 0:0.)
     const ctx = await makeContext(`ARG BASE
@@ -138,6 +138,9 @@ USER 1000:1000
 RUN mkdir /home/u/d && echo x > /home/u/d/f && touch /home/u/mine && chmod 4755 /home/u/mine
 USER 0
 ADD owned.tar /opt/
+RUN echo s > /etc/secret && chmod 0 /etc/secret && mkdir -p /opt/ro/sub && echo r > /opt/ro/sub/f && chmod 555 /opt/ro/sub /opt \\
+ && chmod 0 /home/u/d
+RUN cat /etc/secret /opt/ro/sub/f && echo more >> /etc/secret && chmod 640 /etc/secret && rm /opt/ro/sub/f
 `);
     await execChecked('tar', ['--owner=33', '--group=44', '-cf', join(ctx, 'owned.tar'), '-C', ctx, 'hello.txt']);
     const rootless = await build(ctx, 'rootless');

@@ -62,6 +62,9 @@ add('d/hard', tarfile.LNKTYPE, linkname='d/other')
 add('d/.wh.gone')
 add('ro', tarfile.DIRTYPE, mode=0o555, uid=2)
 add('ro/inside', data=b'z', uid=3)
+add('ro/secret', data=b'shadow', mode=0)
+add('closed', tarfile.DIRTYPE, mode=0)
+add('closed/f', data=b'c')
 add('o', tarfile.DIRTYPE, mode=0o755)
 add('o/.wh..wh..opq')
 t.close()
@@ -114,7 +117,12 @@ console.log(JSON.stringify({ skipped: r.skipped, sha: h.digest('hex') }));
     expect(await xattrs('d/gone')).toEqual({ 'user.overlay.whiteout': '' });
     expect(await xattrs('d')).toMatchObject({ 'user.overlay.whiteouts': '', 'user.rootlesscontainers': '08e80710e807' });
     expect(await xattrs('o')).toEqual({ 'user.overlay.opaque': Buffer.from('y').toString('hex') });
-    expect((await lstat(join(dest, 'ro'))).mode & 0o7777).toBe(0o555);
-    expect((await lstat(join(dest, 'd/readonly'))).mode & 0o7777).toBe(0o444);
+    // Modes that would lock the real user out are widened on disk and recorded.
+    expect((await lstat(join(dest, 'ro'))).mode & 0o7777).toBe(0o755);
+    expect(await xattrs('ro')).toMatchObject({ 'user.tsbuild.mode': Buffer.from('555 755').toString('hex') });
+    expect((await lstat(join(dest, 'ro/secret'))).mode & 0o7777).toBe(0o600);
+    expect(await xattrs('ro/secret')).toEqual({ 'user.tsbuild.mode': Buffer.from('0 600').toString('hex') });
+    expect((await lstat(join(dest, 'closed'))).mode & 0o7777).toBe(0o700);
+    expect((await lstat(join(dest, 'd/readonly'))).mode & 0o7777).toBe(0o644);
   });
 });

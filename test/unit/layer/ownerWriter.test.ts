@@ -51,6 +51,27 @@ describe('ownerWriterFor', () => {
     expect(await xattrs(join(dir, 'null'))).toEqual({ 'user.tsbuild.device': Buffer.from('c 1 3').toString('hex') });
   });
 
+  it('xattr: a mode that would lock the real user out is widened on disk and recorded; a later chmod is settled', async () => {
+    const dir = await makeTempDir('tsbuild-owner');
+    const w = ownerWriterFor('xattr');
+    const f = join(dir, 'f');
+    await writeFile(f, 'x');
+    await w.chmod(f, 0, { created: true });
+    expect((await lstat(f)).mode & 0o7777).toBe(0o600);
+    expect(await xattrs(f)).toEqual({ 'user.tsbuild.mode': Buffer.from('0 600').toString('hex') });
+    await mkdir(join(dir, 'd'));
+    await w.chmod(join(dir, 'd'), 0o555);
+    expect((await lstat(join(dir, 'd'))).mode & 0o7777).toBe(0o755);
+    // A step chmods the file again: the mode on disk is the real one now.
+    await chmod(f, 0o640);
+    await w.settleMode(f);
+    expect(await xattrs(f)).toEqual({ 'user.tsbuild.mode': Buffer.from('640 640').toString('hex') });
+    await chmod(f, 0o400);
+    await w.settleMode(f);
+    expect((await lstat(f)).mode & 0o7777).toBe(0o600);
+    expect(await xattrs(f)).toEqual({ 'user.tsbuild.mode': Buffer.from('400 600').toString('hex') });
+  });
+
   it('native: a real lchown and a 0/0 char device', async () => {
     const dir = await makeTempDir('tsbuild-owner');
     const w = ownerWriterFor('native');

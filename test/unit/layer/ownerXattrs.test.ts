@@ -42,18 +42,25 @@ describe('entryMeta', () => {
   const st = (mode: bigint, uid = 1000n, gid = 1000n, rdev = 0n) => ({ mode, uid, gid, rdev });
 
   it('native: owner from lstat, 0/0 char devices are whiteouts, other devices keep their numbers', () => {
-    expect(entryMeta('native', st(REG, 5n, 6n), [])).toEqual({ uid: 5, gid: 6, whiteout: false });
+    expect(entryMeta('native', st(REG, 5n, 6n), [])).toEqual({ uid: 5, gid: 6, mode: 0o644, whiteout: false });
     expect(entryMeta('native', st(CHR, 0n, 0n, 0n), []).whiteout).toBe(true);
     expect(entryMeta('native', st(CHR, 0n, 0n, 0x103n), []).device).toEqual({ type: 'char', major: 1, minor: 3 });
   });
 
   it('xattr: the real owner is ignored, no record is 0:0, whiteouts and devices are marked regular files', () => {
-    expect(entryMeta('xattr', st(REG), [])).toEqual({ uid: 0, gid: 0, whiteout: false });
-    expect(entryMeta('xattr', st(REG), [['user.rootlesscontainers', encodeOwner(33, 44)]])).toEqual({ uid: 33, gid: 44, whiteout: false });
+    expect(entryMeta('xattr', st(REG), [])).toEqual({ uid: 0, gid: 0, mode: 0o644, whiteout: false });
+    expect(entryMeta('xattr', st(REG), [['user.rootlesscontainers', encodeOwner(33, 44)]])).toEqual({ uid: 33, gid: 44, mode: 0o644, whiteout: false });
     expect(entryMeta('xattr', st(REG), [['user.overlay.whiteout', Buffer.alloc(0)]]).whiteout).toBe(true);
     expect(entryMeta('xattr', st(REG), [['user.tsbuild.device', Buffer.from('c 5 0')]]).device).toEqual({ type: 'char', major: 5, minor: 0 });
     // Only a regular file can be a whiteout or a device; a symlink is just 0:0.
-    expect(entryMeta('xattr', st(LNK), [['user.overlay.whiteout', Buffer.alloc(0)]])).toEqual({ uid: 0, gid: 0, whiteout: false });
+    expect(entryMeta('xattr', st(LNK), [['user.overlay.whiteout', Buffer.alloc(0)]])).toEqual({ uid: 0, gid: 0, mode: 0o777, whiteout: false });
+  });
+
+  it('xattr: a recorded mode holds while the mode on disk is the one recorded with it', () => {
+    const rec: [string, Buffer] = ['user.tsbuild.mode', Buffer.from('0 600')];
+    expect(entryMeta('xattr', st(BigInt(constants.S_IFREG | 0o600)), [rec]).mode).toBe(0);
+    // chmod'ed since: the mode on disk wins
+    expect(entryMeta('xattr', st(BigInt(constants.S_IFREG | 0o640)), [rec]).mode).toBe(0o640);
   });
 
   it('bookkeeping xattrs: overlay always, owner and device records only in an xattr store', () => {
