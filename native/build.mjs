@@ -1,6 +1,6 @@
 // Builds the native pieces with the machine's C compiler: the namespace helper (an executable)
 // and fsx.node (a tiny N-API addon for xattrs and mknod, which Node's fs lacks, and batched
-// directory reads for walks over many small files).
+// directory reads and copies for many small files).
 // Run by `npm ci` through the `prepare` script; no node-gyp, no downloads.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -32,4 +32,4 @@ function compile(args) {
 }
 
 compile([...cflags, join(here, 'tsbuild-helper.c'), '-o', join(out, 'tsbuild-helper')]);
-compile([...cflags, '-shared', '-fPIC', `-I${findNodeHeaders()}`, join(here, 'fsx.c'), join(here, 'fsxScan.c'), '-o', join(out, 'fsx.node')]);
+compile([...cflags, '-shared', '-fPIC', `-I${findNodeHeaders()}`, join(here, 'fsx.c'), join(here, 'fsxScan.c'), join(here, 'fsxCopy.c'), '-o', join(out, 'fsx.node')]);

@@ -3,7 +3,7 @@
 // whole run of tar entries in one round trip instead of one per syscall), as async N-API
 // functions returning promises. Each call runs on the libuv thread pool so a slow filesystem
 // never blocks the event loop. Wrapped (and typed) by src/util/fsx.ts; nothing else loads it.
-// The batched directory reads (scanDir, readFiles) live in fsxScan.c.
+// The batched directory reads (scanDir, readFiles) live in fsxScan.c, batched copies in fsxCopy.c.
 #include "fsx.h"
 
 #include <errno.h>
@@ -564,5 +564,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   fsx_register_scan(env, exports);
+  fsx_register_copy(env, exports);
   return exports;
 }

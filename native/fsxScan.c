@@ -27,6 +27,7 @@ enum field {
   REC_WORDS
 };
 enum flags { HAS_DATA = 1, HAS_LINK = 2, NAME_NOT_UTF8 = 4, XATTRS_UNREAD = 8 };
+enum scan_flags { SCAN_NO_XATTRS = 1 };
 
 struct bytes {
   char *p;
@@ -42,6 +43,7 @@ struct scan_work {
   char *dir;
   // scan: read contents of regular files up to inline_max bytes, budget bytes in total
   double budget, inline_max;
+  uint32_t scan_flags;
   // read: these files of dir, each exactly sizes[i] bytes
   char **names;
   size_t count;
@@ -285,7 +287,7 @@ static void do_scan(struct scan_work *w) {
     if (S_ISLNK(st.st_mode) && put_link(w, dfd, name, rec) != 0) goto done;
     memcpy(path + dl + 1, name, nl + 1);
     rec[F_XATTR_OFF] = (uint32_t)w->strs.len;
-    if (put_xattrs(w, path, name, rec) != 0) goto done;
+    if (!(w->scan_flags & SCAN_NO_XATTRS) && put_xattrs(w, path, name, rec) != 0) goto done;
     rec[F_XATTR_LEN] = (uint32_t)(w->strs.len - rec[F_XATTR_OFF]);
     // Contents are planned in name order and planning stops at the first file that does not fit,
     // so the files left for readFiles are the directory's tail.
@@ -407,10 +409,10 @@ static napi_value reject_args(napi_env env, struct scan_work *w, const char *msg
   return NULL;
 }
 
-// scanDir(dir: string, budget: number, inlineMax: number): Promise<{ count, meta, data }>
+// scanDir(dir: string, budget: number, inlineMax: number, flags?: number): Promise<{ count, meta, data }>
 static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   struct scan_work *w = calloc(1, sizeof *w);
   if (!w) return reject_args(env, NULL, "out of memory");
@@ -419,6 +421,7 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
       napi_get_value_double(env, argv[2], &w->inline_max) != napi_ok || !(w->budget < 4294967296.0)) {
     return reject_args(env, w, "scanDir(dir, budget, inlineMax) expects a string and two numbers (budget < 4 GiB)");
   }
+  if (argc >= 4 && napi_get_value_uint32(env, argv[3], &w->scan_flags) != napi_ok) return reject_args(env, w, "scanDir: flags must be a number");
   return queue(env, w, "fsx.scanDir");
 }
 

@@ -6,7 +6,7 @@
 import type { ReadEntry } from 'tar';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, constants, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, copyFile, constants, lstat, lutimes, mkdir, open, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Stats } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +14,7 @@ import pLimit from 'p-limit';
 import { TsbuildError } from '../../errors.js';
 import { PatternMatcher } from '../../context/patternMatcher.js';
 import { ownerWriterFor, type OwnerWriter } from '../../layer/ownerWriter.js';
+import { copyFilesInto, scanDir } from '../../util/fsx.js';
 import { resolveInRoot } from '../../util/scopedPath.js';
 import { modeFor, type ChmodSpec } from './chmodSpec.js';
 import { expandSource, hasMagic } from './globSources.js';
@@ -61,7 +62,10 @@ export interface CopySummary {
   files: number;
 }
 
+const { S_IFDIR, S_IFMT, S_IFREG } = constants;
 const FILE_CONCURRENCY = 16;
+// New regular files copied per copyFilesInto job: several jobs of one directory run at once.
+const COPY_BATCH = 64;
 
 export async function copyFiles(req: CopyRequest): Promise<CopySummary> {
   const destIsDir = req.dest.endsWith('/') || req.parents === true;
@@ -204,35 +208,65 @@ async function copyTree(
   summary: CopySummary,
   excludes: { base: string; excluded: ExcludeFilter },
 ): Promise<void> {
-  // Directories are walked in order (parents before children); files of one directory are copied
-  // with a bounded number in flight, so a 20,000-file tree never opens 20,000 files at once.
-  const names = (await readdir(srcDir)).sort();
+  // Directories are walked in order (parents before children). The directory is listed with its
+  // lstat fields in one job (scanDir); its new regular files are copied COPY_BATCH at a time, one
+  // job each (copyFilesInto); the rest (links, files whose destination exists, an xattr store's
+  // owners) go one by one through copyEntry, a bounded number in flight.
+  req.signal.throwIfAborted();
+  const entries = await scanDir(srcDir, { inlineMax: 0, budget: 0, xattrs: false });
   const subdirs: Array<[string, string]> = [];
   // Resolved once per directory, not once per file (resolveInRoot lstats every component).
   const destDirHost = await resolveInRoot(destRoot, posix.join('/', destRel));
+  const dirs: string[] = [];
+  const batch: Array<{ name: string; mode: number }> = [];
+  const single: string[] = [];
+  for (const e of entries) {
+    const src = posix.join(srcDir, e.name);
+    if (!e.nameIsUtf8) {
+      throw new TsbuildError('COPY_SOURCE', `"${posix.relative(req.srcRoot, src)}" in the ${req.srcName}: the file name is not UTF-8`, { hint: 'rename the file' });
+    }
+    const type = e.mode & S_IFMT;
+    if (req.skip?.(posix.relative(req.srcRoot, src), type === S_IFDIR)) continue;
+    if (excludes.excluded(posix.relative(excludes.base, src), type === S_IFDIR)) continue;
+    if (type === S_IFDIR) dirs.push(e.name);
+    else if (type === S_IFREG && owners.kind === 'native') batch.push({ name: e.name, mode: modeFor(req.chmod, e.mode, false) });
+    else single.push(e.name);
+  }
+  const copyOne = (name: string) =>
+    limit(async () => {
+      req.signal.throwIfAborted();
+      const src = posix.join(srcDir, name);
+      await copyEntry(src, await lstat(src), destRoot, posix.join('/', destRel, name), owner, owners, req.chmod, destDirHost);
+      summary.files++;
+    });
   await Promise.all(
-    names.map((name) =>
+    dirs.map((name) =>
       limit(async () => {
         req.signal.throwIfAborted();
         const src = posix.join(srcDir, name);
         const st = await lstat(src);
-        if (req.skip?.(posix.relative(req.srcRoot, src), st.isDirectory())) return;
-        if (excludes.excluded(posix.relative(excludes.base, src), st.isDirectory())) return;
-        const target = posix.join('/', destRel, name);
-        if (st.isDirectory()) {
-          const host = await resolveInRoot(destRoot, target);
-          const existing = await lstat(host).catch(() => undefined);
-          if (existing && !existing.isDirectory()) await rm(host, { recursive: true, force: true });
-          if (!existing?.isDirectory()) await mkdir(host);
-          await applyMeta(host, st, owner, owners, req.chmod, !existing?.isDirectory());
-          subdirs.push([src, posix.relative(destRoot, host)]);
-        } else {
-          await copyEntry(src, st, destRoot, target, owner, owners, req.chmod, destDirHost);
-          summary.files++;
-        }
+        const host = await resolveInRoot(destRoot, posix.join('/', destRel, name));
+        const existing = await lstat(host).catch(() => undefined);
+        if (existing && !existing.isDirectory()) await rm(host, { recursive: true, force: true });
+        if (!existing?.isDirectory()) await mkdir(host);
+        await applyMeta(host, st, owner, owners, req.chmod, !existing?.isDirectory());
+        subdirs.push([src, posix.relative(destRoot, host)]);
       }),
     ),
   );
+  const chunks: Array<typeof batch> = [];
+  for (let i = 0; i < batch.length; i += COPY_BATCH) chunks.push(batch.slice(i, i + COPY_BATCH));
+  await Promise.all([
+    ...chunks.map((files) =>
+      limit(async () => {
+        req.signal.throwIfAborted();
+        const outcome = await copyFilesInto(srcDir, destDirHost, files, owner);
+        summary.files += outcome.filter((o) => o === 'copied').length;
+        // An existing destination is replaced by Docker's rules, a source changed meanwhile copied as it is now.
+        return files.filter((_, i) => outcome[i] !== 'copied').map((f) => f.name);
+      }),
+    ),
+  ]).then((left) => Promise.all([...single, ...left.flat()].map(copyOne)));
   for (const [src, rel] of subdirs.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     await copyTree(src, destRoot, rel, owner, owners, req, limit, summary, excludes);
   }
