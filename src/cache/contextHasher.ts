@@ -1,21 +1,24 @@
 /**
- * Content digests of build-context files, with a stat cache as git's index keeps one: a file
- * whose (dev, inode, size, mtime ns, ctime ns) match the cached entry is not read again, so an
- * unchanged context costs one lstat per file. Git's racily-clean rule applies: an entry whose
- * mtime is not older than the moment the cache was written may have changed within the same
- * timestamp tick, so it is hashed again.
+ * Content digests of build-context files. A directory is read in one native scan that brings
+ * the contents of its files up to 64 KiB (reading those costs about what checking a cache
+ * would). Bigger files, and files named as sources themselves, go through a stat cache as git's
+ * index keeps one: a file whose (dev, inode, size, mtime ns, ctime ns) match the cached entry is
+ * not read again. Git's racily-clean rule applies: an entry whose mtime is not older than the
+ * moment the cache was written may have changed within the same timestamp tick, so it is hashed
+ * again.
  *
  * The digest of an entry covers its type, permission bits and content (regular files) or link
  * target (symlinks), never its times or owner: COPY sets the owner itself (root or --chown), and
  * a fresh checkout of the same commit must hit.
  */
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { writeFileAtomic } from '../util/atomicWrite.js';
+import { rdevOf, readFiles, scanDir, type ScannedEntry } from '../util/fsx.js';
 import { resolveInRoot } from '../util/scopedPath.js';
 import { expandSource } from '../build/steps/globSources.js';
 import { digestOf } from './canonicalJson.js';
@@ -31,7 +34,12 @@ interface StatCacheFile {
 }
 
 const READ_CONCURRENCY = 16;
-const STAT_CONCURRENCY = 32;
+const SCAN_CONCURRENCY = 4;
+// Files up to this size are read with their directory's scan (at most SCAN_BUDGET bytes at once).
+const INLINE_MAX = 64 * 1024;
+const SCAN_BUDGET = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+const { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } = constants;
 
 export class ContextHasher {
   readonly #path: string;
@@ -56,31 +64,77 @@ export class ContextHasher {
   ): Promise<Record<string, string>> {
     const cache = await this.#load();
     const limit = pLimit(READ_CONCURRENCY);
-    // Bounds the lstats in flight: a directory of 20,000 files is not 20,000 pending promises
-    // (that peaked above 300 MiB). Never held across the recursion, so it cannot deadlock.
-    const statLimit = pLimit(STAT_CONCURRENCY);
+    // Bounds the directory scans in flight (each holds up to SCAN_BUDGET of file contents). Never
+    // held across the recursion, so it cannot deadlock.
+    const scanLimit = pLimit(SCAN_CONCURRENCY);
     const out: Record<string, string> = {};
     const jobs: Promise<void>[] = [];
-    // `abs` is known for the children of a directory this walk already resolved and lstat'ed as a
-    // real directory: joining one more name (never followed: lstat) stays inside the context.
-    const visit = async (rel: string, known?: string): Promise<void> => {
+    const bigFile = (rel: string, abs: string, mode: number): void => {
+      jobs.push(limit(async () => {
+        // Its own lstat: the stat cache keys on dev, inode, size and nanosecond mtime and ctime.
+        const st = await lstat(abs, { bigint: true });
+        out[rel] = digestOf({ t: 'f', mode, content: await this.#fileDigest(abs, st, cache, signal) });
+      }));
+    };
+    // A directory's entries come from one scan with the contents of its small files: those are
+    // hashed from memory (no stat cache: reading them is as cheap as checking it), bigger ones
+    // are streamed unless the stat cache knows them.
+    const walkDir = async (rel: string, abs: string): Promise<void> => {
       signal.throwIfAborted();
-      const found = await statLimit(async () => {
-        const abs = known ?? (await resolveInRoot(contextDir, rel));
-        return lstat(abs, { bigint: true }).then((st) => ({ abs, st }), () => undefined);
+      const subdirs: Array<[string, string]> = [];
+      await scanLimit(async () => {
+        const entries = await scanDir(abs, { inlineMax: INLINE_MAX, budget: SCAN_BUDGET, xattrs: false });
+        const tail: ScannedEntry[] = [];
+        for (const e of entries) {
+          const childRel = rel ? `${rel}/${e.name}` : e.name;
+          // Not UTF-8: unreachable by name, as a readdir'd name was before (the step reports it).
+          if (!e.nameIsUtf8) {
+            out[childRel] = 'missing';
+            continue;
+          }
+          const type = e.mode & S_IFMT;
+          const mode = e.mode & 0o7777;
+          // .dockerignore'd files are invisible to COPY, so they must not make it miss either.
+          if (hidden?.(childRel, type === S_IFDIR)) continue;
+          if (type === S_IFDIR) {
+            out[childRel] = digestOf({ t: 'd', mode });
+            subdirs.push([childRel, join(abs, e.name)]);
+          } else if (type === S_IFLNK) {
+            out[childRel] = digestOf({ t: 'l', target: e.linkTarget ?? '' });
+          } else if (type === S_IFREG) {
+            if (e.data || e.size === 0) out[childRel] = fileEntryDigest(mode, e.data ?? EMPTY);
+            else if (e.size <= INLINE_MAX) tail.push(e);
+            else bigFile(childRel, join(abs, e.name), mode);
+          } else {
+            out[childRel] = digestOf({ t: 'o', mode, rdev: String(rdevOf(e)) });
+          }
+        }
+        // Small files past the scan's budget, a batch at a time.
+        for (let i = 0; i < tail.length;) {
+          const batch: ScannedEntry[] = [];
+          for (let bytes = 0; i < tail.length && bytes < SCAN_BUDGET; i++) {
+            batch.push(tail[i]!);
+            bytes += tail[i]!.size;
+          }
+          const data = await readFiles(abs, batch);
+          batch.forEach((e, k) => (out[rel ? `${rel}/${e.name}` : e.name] = fileEntryDigest(e.mode & 0o7777, data[k]!)));
+        }
       });
-      if (!found) {
+      await Promise.all(subdirs.map(([r, a]) => walkDir(r, a)));
+    };
+    const visit = async (rel: string): Promise<void> => {
+      signal.throwIfAborted();
+      const abs = await resolveInRoot(contextDir, rel);
+      const st = await lstat(abs, { bigint: true }).catch(() => undefined);
+      if (!st) {
         out[rel || '.'] = 'missing';
         return;
       }
-      const { abs, st } = found;
       const mode = Number(st.mode & 0o7777n);
-      // .dockerignore'd files are invisible to COPY, so they must not make it miss either.
       if (rel && hidden?.(rel, st.isDirectory())) return;
       if (st.isDirectory()) {
         out[rel || '.'] = digestOf({ t: 'd', mode });
-        const names = (await readdir(abs)).sort();
-        await Promise.all(names.map((n) => visit(rel ? `${rel}/${n}` : n, join(abs, n))));
+        await walkDir(rel, abs);
       } else if (st.isSymbolicLink()) {
         out[rel] = digestOf({ t: 'l', target: await readlink(abs) });
       } else if (st.isFile()) {
@@ -134,6 +188,10 @@ export class ContextHasher {
     ).catch(() => ({ version: 1 as const, writtenAtNs: '0', entries: {} }));
     return this.#loaded;
   }
+}
+
+function fileEntryDigest(mode: number, content: Buffer): string {
+  return digestOf({ t: 'f', mode, content: `sha256:${createHash('sha256').update(content).digest('hex')}` });
 }
 
 async function sha256File(path: string, signal: AbortSignal): Promise<string> {

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbuildError, wrapError } from '../errors.js';
-import { readFiles, scanDir, type ScannedEntry } from '../util/fsx.js';
+import { rdevOf, readFiles, scanDir, type ScannedEntry } from '../util/fsx.js';
 import { ownerWriterFor } from './ownerWriter.js';
 import { entryMeta, isBookkeepingXattr, type EntryMeta, type StoreKind } from './ownerXattrs.js';
 import { BLOCK, encodeTarHeader, padding, type TarHeaderFields } from './tarHeader.js';
@@ -224,10 +224,7 @@ function node(e: ScannedEntry, all: ReadonlyArray<[string, Buffer]>, absDir: str
 /** What entryMeta reads of an lstat, from a scanned entry (rdev as glibc's makedev encodes it). */
 function statLike(e: ScannedEntry): { mode: bigint; uid: bigint; gid: bigint; rdev: bigint } {
   const type = e.mode & S_IFMT;
-  const { rdevMajor: ma, rdevMinor: mi } = e;
-  const rdev = type === S_IFCHR || type === S_IFBLK
-    ? (BigInt(ma & 0xfff) << 8n) | (BigInt(ma & ~0xfff) << 32n) | BigInt(mi & 0xff) | (BigInt(mi & ~0xff) << 12n)
-    : 0n;
+  const rdev = type === S_IFCHR || type === S_IFBLK ? rdevOf(e) : 0n;
   return { mode: BigInt(e.mode), uid: BigInt(e.uid), gid: BigInt(e.gid), rdev };
 }
 

@@ -159,6 +159,12 @@ export async function scanDir(dir: string, opts: ScanDirOptions): Promise<Scanne
 
 const NO_XATTRS: ReadonlyArray<[string, Buffer]> = Object.freeze([]);
 
+/** st_rdev as glibc's makedev encodes it (what lstat's `rdev` holds). */
+export function rdevOf(e: Pick<ScannedEntry, 'rdevMajor' | 'rdevMinor'>): bigint {
+  const { rdevMajor: ma, rdevMinor: mi } = e;
+  return (BigInt(ma & 0xfff) << 8n) | (BigInt(ma & ~0xfff) << 32n) | BigInt(mi & 0xff) | (BigInt(mi & ~0xff) << 12n);
+}
+
 function decodeXattrs(strings: Buffer, off: number, len: number): Array<[string, Buffer]> {
   const out: Array<[string, Buffer]> = [];
   const end = off + len;

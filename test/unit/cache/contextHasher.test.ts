@@ -90,6 +90,8 @@ describe('ContextHasher', () => {
 
   it('writes nothing when nothing changed', async () => {
     const ctx = await context();
+    // Only files bigger than 64 KiB inside a directory go through the stat cache.
+    await writeFile(join(ctx, 'src', 'big.bin'), Buffer.alloc(100_000, 'b'));
     const store = await makeTempDir('tsbuild-hash-store');
     const path = join(store, 'stat.json');
     const h1 = new ContextHasher(path);
@@ -101,5 +103,24 @@ describe('ContextHasher', () => {
     await h2.hash(ctx, ['src'], signal);
     await h2.save();
     expect((await stat(path)).mtimeMs).toBe(before.mtimeMs);
+  });
+
+  it('hashes the files a directory scan reads (small ones, past its budget too) as it hashes a file named alone', async () => {
+    const ctx = await makeTempDir('tsbuild-hash-scan');
+    await mkdir(join(ctx, 'tree', 'sub'), { recursive: true });
+    const names: string[] = [];
+    // 40 files of 60,000 bytes: more than one scan reads, so the rest come in batches
+    for (let i = 0; i < 40; i++) names.push(`tree/f${i}`);
+    for (const [i, n] of names.entries()) await writeFile(join(ctx, n), Buffer.alloc(60_000 + i, `${i}`));
+    for (const n of ['tree/empty', 'tree/sub/one', 'tree/big']) names.push(n);
+    await writeFile(join(ctx, 'tree/empty'), '');
+    await writeFile(join(ctx, 'tree/sub/one'), '1');
+    await writeFile(join(ctx, 'tree/big'), Buffer.alloc(200_000, 'x'));
+    await chmod(join(ctx, 'tree/f3'), 0o700);
+    const store = await makeTempDir('tsbuild-hash-store');
+    const walked = await new ContextHasher(join(store, 'a.json')).hash(ctx, ['tree'], signal);
+    const alone = await new ContextHasher(join(store, 'b.json')).hash(ctx, names, signal);
+    for (const n of names) expect(walked[n], n).toBe(alone[n]);
+    expect(new Set(names.map((n) => walked[n])).size).toBe(names.length);
   });
 });
