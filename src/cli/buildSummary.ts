@@ -2,12 +2,14 @@
  * The few lines after a build that answer "what did I just make?": digest, size, each layer with
  * the step that made it, the biggest files this build added (like dive), time per stage, cache hits.
  */
-import type { Dirent } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
 import type { ProgressEvent, ProgressSink } from '../build/progress.js';
 import type { ImageConfig, ImageManifest } from '../image/types.js';
+import { scanDir, type ScannedEntry } from '../util/fsx.js';
 import { humanDuration, humanSize } from './humanSize.js';
+
+const { S_IFDIR, S_IFMT, S_IFREG } = constants;
 
 const TOP_FILES = 5;
 /** A layer with more entries than this is not walked for the file list; the summary stays cheap. */
@@ -72,11 +74,13 @@ export async function summarizeBuild(opts: {
     const mine = recorder.layers.get(l.digest);
     return { digest: l.digest, size: l.size, createdBy: mine?.step ?? history[i]?.created_by ?? '(base image)', built: mine !== undefined };
   });
-  const files: Array<{ path: string; size: number }> = [];
+  // A path two steps wrote (COPY, then a RUN touching it) is one file, as the later layer has it.
+  const byPath = new Map<string, { path: string; size: number }>();
   for (const l of manifest.layers) {
     const mine = recorder.layers.get(l.digest);
-    if (mine) files.push(...(await largestFiles(opts.layerDir(mine.diffID), TOP_FILES, opts.signal)));
+    if (mine) for (const f of await largestFiles(opts.layerDir(mine.diffID), TOP_FILES, opts.signal)) byPath.set(f.path, f);
   }
+  const files = [...byPath.values()];
   files.sort((a, b) => b.size - a.size || a.path.localeCompare(b.path));
   return {
     digest: opts.manifestDigest,
@@ -98,20 +102,20 @@ export async function largestFiles(dir: string, n: number, signal?: AbortSignal)
   let seen = 0;
   const walk = async (abs: string, rel: string): Promise<void> => {
     signal?.throwIfAborted();
-    let entries: Dirent[];
+    let entries: ScannedEntry[];
     try {
-      entries = await readdir(abs, { withFileTypes: true });
+      // One job per directory with every entry's size, not an lstat per file.
+      entries = await scanDir(abs, { inlineMax: 0, budget: 0, xattrs: false });
     } catch {
       return; // a layer dir we cannot read (another user's store) just has no file list
     }
-    for (const d of entries) {
+    for (const e of entries) {
       if (++seen > MAX_WALK) return;
-      const childAbs = join(abs, d.name);
-      const childRel = `${rel}/${d.name}`;
-      if (d.isDirectory()) await walk(childAbs, childRel);
-      else if (d.isFile()) {
-        const { size } = await lstat(childAbs);
-        top.push({ path: childRel, size });
+      const childRel = `${rel}/${e.name}`;
+      const type = e.mode & S_IFMT;
+      if (type === S_IFDIR) await walk(join(abs, e.name), childRel);
+      else if (type === S_IFREG) {
+        top.push({ path: childRel, size: e.size });
         top.sort((a, b) => b.size - a.size);
         if (top.length > n) top.pop();
       }
