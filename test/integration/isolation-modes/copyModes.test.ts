@@ -3,7 +3,7 @@
  * same Dockerfile with SOURCE_DATE_EPOCH must give the same image, digest for digest, because
  * the copy snapshot's tree diff writes the same overlay-form layer the overlay upper dir holds.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
@@ -53,6 +53,12 @@ async function listing(layout: string): Promise<string> {
   let out = '';
   for (const l of m.layers) out += `== ${l.digest}\n` + (await execChecked('tar', ['tzvvf', join(layout, 'blobs/sha256', l.digest.slice(7)), '--full-time', '--numeric-owner'])).stdout;
   return out;
+}
+
+async function diffIDs(layout: string): Promise<string[]> {
+  const idx = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const m = JSON.parse(await readFile(join(layout, 'blobs/sha256', idx.manifests[0]!.digest.slice(7)), 'utf8')) as { config: { digest: string } };
+  return (JSON.parse(await readFile(join(layout, 'blobs/sha256', m.config.digest.slice(7)), 'utf8')) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
 }
 
 async function manifestDigest(layout: string): Promise<string> {
@@ -121,6 +127,12 @@ describe('isolation modes without overlay', () => {
     expect(JSON.parse(await readFile(join(proot.store, 'store.json'), 'utf8'))).toMatchObject({ kind: 'xattr', xattrFlavor: 'user' });
     expect(await listing(proot.layout)).toBe(await listing(rootless.layout));
     expect(await manifestDigest(proot.layout)).toBe(await manifestDigest(rootless.layout));
+    // A rebuild into the same store comes from the cache, to the same image.
+    const again = join(await makeTempDir('tsbuild-iso-out', { owner: { uid: user.uid, gid: user.gid } }), 'layout');
+    const rebuild = await runTsbuild(['build', '--progress', 'plain', '--root', proot.store, '-t', 'app:1', '--build-arg', `BASE=${base}`, '-o', `type=oci,dest=${again},tar=false`, '--isolation', 'proot', ctx], { user, env: { SOURCE_DATE_EPOCH: '1700000000' } });
+    expect(rebuild.code, rebuild.stderr).toBe(0);
+    expect(rebuild.stderr).toContain('CACHED');
+    expect(await manifestDigest(again)).toBe(await manifestDigest(rootless.layout));
     // The same store refuses a build that needs real owners, with what to do.
     const res = await runTsbuild(['build', '--root', proot.store, '--isolation', 'rootless', '--build-arg', `BASE=${base}`, ctx], { user });
     expect(res.code).toBe(1);
@@ -147,6 +159,16 @@ RUN cat /etc/secret /opt/ro/sub/f && echo more >> /etc/secret && chmod 640 /etc/
     const proot = await build(ctx, 'proot', user);
     expect(await listing(proot.layout)).toBe(await listing(rootless.layout));
     expect(await manifestDigest(proot.layout)).toBe(await manifestDigest(rootless.layout));
+    // The builder can clean its own store, read-only directories and 0000 files included.
+    const cli = async (args: string[]): Promise<void> => {
+      const res = await runTsbuild([...args, '--root', proot.store], { user });
+      expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(0);
+    };
+    await cli(['rmi', 'app:1']);
+    await cli(['cache', 'prune']);
+    // Only the base image's layer stays (prune removes what the build cache made).
+    expect(await readdir(join(proot.store, 'layers'))).toEqual([(await diffIDs(proot.layout))[0]!.slice('sha256:'.length)]);
+    await cli(['fsck']);
   });
 
   it('as root on the host, a store used by chroot stays usable by the default mode', async () => {
