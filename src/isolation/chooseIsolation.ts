@@ -51,7 +51,8 @@ function noneBlocker(caps: IsolationCapabilities): string | undefined {
 
 function missingFor(mode: IsolationMode, caps: IsolationCapabilities): string[] {
   if (mode === 'chroot') return caps.mount ? [] : ['/proc and /sys (no mount rights): commands that read them fail', 'network files /etc/hosts and /etc/resolv.conf are the image\'s'];
-  if (mode === 'proot' && caps.uid === 0) return ['chown to ids other than 0 is faked and lost (proot -0)'];
+  // As root, proot -0 passes a RUN's chown on to the kernel, which does it: owners are kept.
+  if (mode === 'proot' && caps.uid === 0) return [];
   if (mode === 'proot') {
     return [
       caps.seccompUserNotif

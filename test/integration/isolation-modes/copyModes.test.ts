@@ -10,14 +10,13 @@ import { execChecked } from '../../helpers/exec.js';
 import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { runOciImage } from '../../helpers/runImage.js';
 import { SPINE_DOCKERFILE as SPINE } from '../../helpers/spineDockerfile.js';
-import { ensureTestUser, makeReadableBy } from '../../helpers/users.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
-import { ensureTestUser, type TestUser } from '../../helpers/users.js';
+import { ensureTestUser, makeReadableBy, type TestUser } from '../../helpers/users.js';
 
 
-// proot -0 fakes root only for the command's lifetime: chown to other ids is lost, so no chown here.
-const NO_CHOWN = `ARG BASE
+// A small build that reads and writes /etc/hosts: the copy modes show the host's over the image's.
+const HOSTS = `ARG BASE
 FROM \${BASE}
 WORKDIR /work
 COPY hello.txt .
@@ -102,13 +101,20 @@ describe('isolation modes without overlay', () => {
     expect(run.stdout).toBe('hi world\nbuilt from hello context\n/app\n1000\n');
   });
 
-  it('proot builds a Dockerfile without chown to the same digest as rootless', async () => {
-    const ctx = await makeContext(NO_CHOWN);
-    const rootless = await build(ctx, 'rootless');
+  it('as root, proot builds the spine Dockerfile (with its chown) to the same digest as rootless', async () => {
+    const spine = await makeContext(SPINE);
+    const rootless = await build(spine, 'rootless');
+    const spineProot = await build(spine, 'proot');
+    expect(spineProot.stderr).toContain('isolation: proot (asked for with --isolation proot)\n');
+    expect(await listing(spineProot.layout)).toBe(await listing(rootless.layout));
+    expect(await manifestDigest(spineProot.layout)).toBe(await manifestDigest(rootless.layout));
+    expect((await runOciImage(spineProot.layout, '1', { args: ['stat', '-c', '%u:%g', '/etc/owned'] })).stdout).toBe('1000:1000\n');
+  });
+
+  it('proot shows a RUN the host\'s /etc/hosts and keeps its writes to it out of the layer', async () => {
+    const ctx = await makeContext(HOSTS);
     const proot = await build(ctx, 'proot');
-    expect(proot.stderr).toContain('isolation: proot');
-    expect(await listing(proot.layout)).toBe(await listing(rootless.layout));
-    expect(await manifestDigest(proot.layout)).toBe(await manifestDigest(rootless.layout));
+    expect(await manifestDigest(proot.layout)).toBe(await manifestDigest((await build(ctx, 'rootless')).layout));
     const run = await runOciImage(proot.layout, '1');
     expect(run.stdout).toBe('hello context from /work\n');
     // The second step saw the host's /etc/hosts over the image's, as the overlay sandbox shows it,
@@ -172,7 +178,7 @@ RUN cat /etc/secret /opt/ro/sub/f && echo more >> /etc/secret && chmod 640 /etc/
   });
 
   it('as root on the host, a store used by chroot stays usable by the default mode', async () => {
-    const ctx = await makeContext(NO_CHOWN);
+    const ctx = await makeContext(HOSTS);
     const store = await makeTempDir('tsbuild-iso-store');
     for (const isolation of ['chroot', 'auto']) {
       const res = await runTsbuild(['build', '-q', '--root', store, '--isolation', isolation, '--build-arg', `BASE=${base}`, ctx], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
@@ -188,7 +194,7 @@ RUN cat /etc/secret /opt/ro/sub/f && echo more >> /etc/secret && chmod 640 /etc/
   });
 
   it('refuses a mode that cannot work with the reason', async () => {
-    const ctx = await makeContext(NO_CHOWN);
+    const ctx = await makeContext(HOSTS);
     const user = await ensureTestUser();
     await makeReadableBy(ctx);
     const res = await runTsbuild(['build', '--isolation', 'chroot', '--root', '/nonexistent-store', '--build-arg', `BASE=${base}`, ctx], { user });

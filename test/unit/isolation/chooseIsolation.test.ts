@@ -48,6 +48,8 @@ describe('chooseIsolation', () => {
   it('refuses an explicit mode that cannot work here', () => {
     expect(() => chooseIsolation('chroot', caps({}))).toThrow('--isolation chroot cannot work here: it needs root');
     expect(chooseIsolation('proot', caps({ uid: 0, mknod: true })).reason).toBe('asked for with --isolation proot');
+    // As root, proot's chowns are real: nothing to warn about.
+    expect(chooseIsolation('proot', caps({ uid: 0, mknod: true })).missing).toEqual([]);
     expect(() => chooseIsolation('none', caps({}))).toThrow('--isolation none cannot work here: it needs root');
     expect(() => chooseIsolation('none', caps({ uid: 0, mknod: false }))).toThrow('--isolation none cannot work here: CAP_MKNOD is missing');
     expect(chooseIsolation('none', caps({ uid: 0, mknod: true })).reason).toBe('asked for with --isolation none');
