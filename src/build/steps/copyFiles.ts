@@ -214,7 +214,7 @@ async function copyTree(
   // owners) go one by one through copyEntry, a bounded number in flight.
   req.signal.throwIfAborted();
   const entries = await scanDir(srcDir, { inlineMax: 0, budget: 0, xattrs: false });
-  const subdirs: Array<[string, string]> = [];
+  const subdirs: Array<[string, string, Stats, string]> = [];
   // Resolved once per directory, not once per file (resolveInRoot lstats every component).
   const destDirHost = await resolveInRoot(destRoot, posix.join('/', destRel));
   const dirs: string[] = [];
@@ -250,7 +250,7 @@ async function copyTree(
         if (existing && !existing.isDirectory()) await rm(host, { recursive: true, force: true });
         if (!existing?.isDirectory()) await mkdir(host);
         await applyMeta(host, st, owner, owners, req.chmod, !existing?.isDirectory());
-        subdirs.push([src, posix.relative(destRoot, host)]);
+        subdirs.push([src, posix.relative(destRoot, host), st, host]);
       }),
     ),
   );
@@ -267,8 +267,11 @@ async function copyTree(
       }),
     ),
   ]).then((left) => Promise.all([...single, ...left.flat()].map(copyOne)));
-  for (const [src, rel] of subdirs.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+  for (const [src, rel, st, host] of subdirs.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     await copyTree(src, destRoot, rel, owner, owners, req, limit, summary, excludes);
+    // Filling the directory moved its mtime: the source's again, as Docker keeps it (and so the
+    // layer does not change with the time of the build).
+    await utimes(host, st.atime, st.mtime);
   }
 }
 

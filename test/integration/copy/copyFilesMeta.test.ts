@@ -22,6 +22,10 @@ describe('copyFiles metadata', () => {
       await chmod(join(src, 'tree', name), mode);
       await utimes(join(src, 'tree', name), when, when);
     }
+    await mkdir(join(src, 'tree', 'newdir', 'inner'), { recursive: true });
+    await writeFile(join(src, 'tree', 'newdir', 'inner', 'f'), 'f\n');
+    const dirWhen = new Date('2021-03-03T03:03:03Z');
+    for (const dir of ['newdir/inner', 'newdir', 'sub']) await utimes(join(src, 'tree', dir), dirWhen, dirWhen);
     // what the destination already holds: a file to overwrite, and a symlink leading out of the root
     await mkdir(join(dest, 'out', 'sub'), { recursive: true });
     await writeFile(join(dest, 'out', 'plain'), 'old\n');
@@ -38,7 +42,7 @@ describe('copyFiles metadata', () => {
       extractArchives: false,
       signal: new AbortController().signal,
     });
-    expect(summary.files).toBe(5);
+    expect(summary.files).toBe(6);
     for (const [name, mode] of Object.entries(modes)) {
       const st = await lstat(join(dest, 'out', name));
       expect(st.isFile(), name).toBe(true);
@@ -50,5 +54,7 @@ describe('copyFiles metadata', () => {
     expect(await readFile(join(outside, 'target'), 'utf8')).toBe('untouched\n');
     await expect(readlink(join(dest, 'out', 'exec'))).rejects.toThrow();
     expect((await stat(join(dest, 'out', 'sub'))).uid).toBe(1000);
+    // Copied directories keep the source's mtime after being filled, new or already there.
+    for (const dir of ['newdir/inner', 'newdir', 'sub']) expect((await stat(join(dest, 'out', dir))).mtime.getTime(), dir).toBe(dirWhen.getTime());
   });
 });
