@@ -100,7 +100,7 @@ export class BakeCommand extends Command {
     ]);
     const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
     const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
-    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure], process.env, config);
+    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure], process.env, config, store);
     const started = Date.now();
     const results = new Map<string, Promise<BuildResult>>();
     const ids = { next: 1 };

@@ -126,7 +126,7 @@ export class BuildCommand extends Command {
     const insecureHosts = flags['tls-verify']
       ? []
       : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
-    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts], process.env, config);
+    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts], process.env, config, store);
     let sandbox: RunSandbox | undefined;
     let enter = false;
     try {

@@ -7,7 +7,7 @@ import { parseSource } from '../transport/transportName.js';
 import { TsbuildError } from '../errors.js';
 import { loadConfig } from '../config/loadConfig.js';
 import { registryClientFor, registryFlags } from './registryFlags.js';
-import { openSessionStore } from './session.js';
+import { openSessionStore, storeBlobLocations } from './session.js';
 import { withSignals } from './signals.js';
 
 export class PullCommand extends Command {
@@ -32,7 +32,7 @@ export class PullCommand extends Command {
     const name = t.reference.toString();
     const config = await loadConfig(process.env);
     const store = await openSessionStore(flags.root ?? config.root);
-    const registry = registryClientFor(flags, process.env, config);
+    const registry = registryClientFor(flags, process.env, config, storeBlobLocations(store));
     try {
       await withSignals(async (signal) => {
         const platform = flags.platform ? parsePlatform(flags.platform) : hostPlatform();

@@ -35,7 +35,7 @@ export class PushCommand extends Command {
     if (!top) {
       throw new TsbuildError('IMAGE_NOT_FOUND', `pushing ${args.image}: no such image in the local store`, { hint: 'see tsbuild images' });
     }
-    const registry = makeRegistryClient(flags['insecure-registry']);
+    const registry = makeRegistryClient(flags['insecure-registry'], process.env, undefined, store);
     try {
       // Bars with bytes and rate on a terminal, one line per blob in logs.
       const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: undefined, isTTY: process.stderr.isTTY === true });

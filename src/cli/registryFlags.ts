@@ -2,7 +2,7 @@
 import { Flags } from '@oclif/core';
 import type { TsbuildConfig } from '../config/loadConfig.js';
 import { fileCredentialLookup } from '../transport/registryAuth.js';
-import { RegistryClient } from '../transport/registryClient.js';
+import { RegistryClient, type RegistryClientOptions } from '../transport/registryClient.js';
 
 export const registryFlags = {
   'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
@@ -18,9 +18,10 @@ export function registryClientFor(
   flags: { 'insecure-registry': string[]; 'registry-mirror'?: string[] },
   env: NodeJS.ProcessEnv = process.env,
   config?: Pick<TsbuildConfig, 'registries'>,
+  extra: Pick<RegistryClientOptions, 'blobLocations'> = {},
 ): RegistryClient {
   const mirrors = registryMirrors({ flag: flags['registry-mirror'], env, config });
-  return new RegistryClient({ insecureRegistries: [...flags['insecure-registry'], ...(config?.registries.insecure ?? [])], credentials: fileCredentialLookup(), mirrors });
+  return new RegistryClient({ insecureRegistries: [...flags['insecure-registry'], ...(config?.registries.insecure ?? [])], credentials: fileCredentialLookup(), mirrors, ...extra });
 }
 
 /** The names the config file may use for Docker Hub, the only registry pulls are mirrored for. */

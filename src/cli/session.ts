@@ -3,9 +3,11 @@
  * commands stay thin and the build core receives everything injected.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { TsbuildConfig } from '../config/loadConfig.js';
 import type { StoreKind } from '../layer/ownerXattrs.js';
 import { openStore, defaultStoreRoot, type Store } from '../store/storeRoot.js';
+import { BLOB_LOCATIONS_FILE, BlobLocations } from '../store/blobLocations.js';
 import { RegistryClient } from '../transport/registryClient.js';
 import { fileCredentialLookup } from '../transport/registryAuth.js';
 import { registryMirrors } from './registryFlags.js';
@@ -31,7 +33,17 @@ export async function openSessionStore(rootFlag: string | undefined, kind?: Stor
  * TSBUILD_REGISTRY_MIRRORS (comma-separated HOST[:PORT]) applies to every command's docker.io pulls;
  * without it, the config file's `registries.mirrors` for docker.io does.
  */
-export function makeRegistryClient(insecure: readonly string[], env: NodeJS.ProcessEnv = process.env, config?: Pick<TsbuildConfig, 'registries'>): RegistryClient {
+export function makeRegistryClient(
+  insecure: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  config?: Pick<TsbuildConfig, 'registries'>,
+  store?: Pick<Store, 'root'>,
+): RegistryClient {
   const mirrors = registryMirrors({ env, config });
-  return new RegistryClient({ insecureRegistries: insecure, credentials: fileCredentialLookup(), mirrors });
+  return new RegistryClient({ insecureRegistries: insecure, credentials: fileCredentialLookup(), mirrors, ...storeBlobLocations(store) });
+}
+
+/** The store's record of where blobs were seen, for the registry client's cross-repository mounts. */
+export function storeBlobLocations(store: Pick<Store, 'root'> | undefined): { blobLocations?: BlobLocations } {
+  return store ? { blobLocations: new BlobLocations(join(store.root, BLOB_LOCATIONS_FILE)) } : {};
 }

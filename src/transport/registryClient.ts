@@ -8,6 +8,7 @@ import { TsbuildError } from '../errors.js';
 import { manifestAcceptTypes } from '../image/mediaTypes.js';
 import { registryApiHost } from '../image/reference.js';
 import type { Descriptor } from '../image/types.js';
+import type { BlobLocations } from '../store/blobLocations.js';
 import { uploadBlob, type UploadOptions } from './blobUpload.js';
 import { assertSha256Digest, readAll, verifyingStream } from './digestStream.js';
 import { IdleWatchdog } from './idleWatchdog.js';
@@ -50,6 +51,8 @@ export interface RegistryClientOptions {
   /** Pull endpoints tried, in order, before Docker Hub for docker.io images (host[:port]). */
   mirrors?: readonly string[];
   userAgent?: string;
+  /** Where blobs were seen before (the store's record): mount candidates for pushes, updated as blobs move. */
+  blobLocations?: BlobLocations;
 }
 
 export interface RequestSpec {
@@ -140,6 +143,7 @@ export class RegistryClient {
   readonly #certDirs: readonly string[];
   readonly #mirrors: readonly string[];
   readonly #userAgent: string;
+  readonly #locations: BlobLocations | undefined;
   readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 8 });
   readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
   readonly #httpsInsecure = new HttpsAgent({ keepAlive: true, maxSockets: 8, rejectUnauthorized: false });
@@ -163,6 +167,7 @@ export class RegistryClient {
     this.#certDirs = options.certDirs ?? [];
     this.#mirrors = options.mirrors ?? [];
     this.#userAgent = options.userAgent ?? 'tsbuild/0.1';
+    this.#locations = options.blobLocations;
     this.#auth = new RegistryAuth({
       lookup: options.credentials ?? fileCredentialLookup(),
       fetch: (url, init) => fetch(url, { ...init, agent: this.#agentFor }),
@@ -259,8 +264,9 @@ export class RegistryClient {
         }
       }
     };
-    pipeline(Readable.from(resumable.call(this)), verifier, () => {
-      // Errors reach the consumer through `verifier`; nothing else to do here.
+    pipeline(Readable.from(resumable.call(this)), verifier, (err) => {
+      // Errors reach the consumer through `verifier`; a verified blob is noted as held here.
+      if (!err) void this.#locations?.record(desc.digest, repo);
     });
     return verifier;
   }
@@ -272,6 +278,7 @@ export class RegistryClient {
     await res.discard();
     if (res.status === 404) return false;
     await this.expectOk(res, 'push', what, repo);
+    await this.#locations?.record(digest, repo);
     return true;
   }
 
@@ -279,7 +286,7 @@ export class RegistryClient {
    * Uploads a blob: mounted from `mountFrom` when the registry has it there, else one PUT, or
    * PATCH chunks for blobs above the chunked threshold, resumed after a broken connection.
    */
-  putBlob(
+  async putBlob(
     repo: RepositoryRef,
     desc: Descriptor,
     open: () => Promise<NodeJS.ReadableStream>,
@@ -287,7 +294,11 @@ export class RegistryClient {
     options: { mountFrom?: RepositoryRef } = {},
   ): Promise<void> {
     assertSha256Digest(desc.digest, `blob for ${repo.registry}/${repo.repository}`);
-    return uploadBlob(this, repo, desc, open, { ...this.#upload, ...options, ...(signal ? { signal } : {}) });
+    const mountable = (r: RepositoryRef | undefined): r is RepositoryRef => r !== undefined && r.registry === repo.registry && r.repository !== repo.repository;
+    // One mount attempt: the source's repository, else the one this blob was last seen in.
+    const mountFrom = mountable(options.mountFrom) ? options.mountFrom : (await this.#locations?.candidates(desc.digest, repo.registry, repo.repository))?.[0];
+    await uploadBlob(this, repo, desc, open, { ...this.#upload, ...(mountFrom ? { mountFrom } : {}), ...(signal ? { signal } : {}) });
+    await this.#locations?.record(desc.digest, repo);
   }
 
   async putManifest(repo: RepositoryRef, reference: string, m: ManifestBlob, signal?: AbortSignal): Promise<void> {
