@@ -60,6 +60,11 @@ async function startUpload(u: Upload, mountFrom: RepositoryRef | undefined): Pro
   const res = await u.client.request({
     method: 'POST', repo: u.repo, path, op: 'push', what: u.what, signal: u.signal, headers: { 'Content-Length': '0' },
   });
+  if (mount && res.status >= 400 && res.status < 500 && res.status !== 429) {
+    // A refused mount (e.g. 401: the token does not cover pulling from the other repository) is only a missed shortcut.
+    await res.discard();
+    return startUpload(u, undefined);
+  }
   await u.client.expectOk(res, 'push', u.what, u.repo, mount ? [201, 202] : [202]);
   await res.discard();
   if (res.status === 201) return undefined;
