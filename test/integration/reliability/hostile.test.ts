@@ -57,7 +57,7 @@ describe('hostile inputs', () => {
   /** Nothing but the store's own entries at its top, nothing new next to it, the outside dir untouched. */
   async function assertContained(): Promise<void> {
     const top = (await readdir(store)).filter((n) => !n.startsWith('.') && !n.endsWith('.lock'));
-    const known = new Set(['blobs', 'cache', 'cache-mounts', 'images.json', 'layers', 'store.json', 'tmp']);
+    const known = new Set(['blob-locations.json', 'blobs', 'cache', 'cache-mounts', 'images.json', 'layers', 'store.json', 'tmp']);
     expect(top.filter((n) => !known.has(n))).toEqual([]);
     expect(await readdir(outside)).toEqual(['secret']);
     expect(await readFile(join(outside, 'secret'), 'utf8')).toBe('host secret\n');
