@@ -8,6 +8,7 @@ import { chmod, cp, readFile, readdir, realpath, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxLayout, seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import { manifestDigest } from '../../helpers/ociLayout.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
 import { SPINE_DOCKERFILE } from '../../helpers/spineDockerfile.js';
@@ -19,10 +20,6 @@ async function repoBinds(): Promise<string[]> {
   return modules.startsWith(`${repoRoot()}/`) ? [repoRoot()] : [repoRoot(), modules];
 }
 
-async function manifestDigest(layout: string): Promise<string> {
-  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
-  return index.manifests[0]!.digest;
-}
 
 describe('tsbuild in an unprivileged container', () => {
   let registry: TestRegistry;

@@ -5,11 +5,12 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
-import { seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import { withBusyboxRegistry } from '../../helpers/busyboxRegistry.js';
 import { runOciImage } from '../../helpers/runImage.js';
 import { SPINE_DOCKERFILE as SPINE } from '../../helpers/spineDockerfile.js';
+import { manifestDigest } from '../../helpers/ociLayout.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 import { ensureTestUser, makeReadableBy, type TestUser } from '../../helpers/users.js';
@@ -60,22 +61,10 @@ async function diffIDs(layout: string): Promise<string[]> {
   return (JSON.parse(await readFile(join(layout, 'blobs/sha256', m.config.digest.slice(7)), 'utf8')) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
 }
 
-async function manifestDigest(layout: string): Promise<string> {
-  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
-  return index.manifests[0]!.digest;
-}
 
 describe('isolation modes without overlay', () => {
-  let registry: TestRegistry;
   let base: string;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    base = await seedBusybox(registry.host);
-  });
-  afterAll(async () => {
-    await registry?.stop();
-  });
+  withBusyboxRegistry((f) => ({ base } = f));
 
   async function build(ctx: string, isolation: string | undefined, user?: TestUser): Promise<{ layout: string; stderr: string; store: string }> {
     const owner = user ? { owner: { uid: user.uid, gid: user.gid } } : {};
