@@ -102,6 +102,18 @@ export async function fsckStore(root: string, opts: FsckOptions = {}): Promise<F
     ),
   );
 
+  // A build running alongside writes a blob before the tag or cache entry naming it: a blob that
+  // was not there when the blobs were listed is hashed when something turns out to need it.
+  const lateChecked = new Set<string>();
+  const isGood = async (digest: string): Promise<boolean> => {
+    if (good.has(digest)) return true;
+    if (lateChecked.has(digest)) return false;
+    lateChecked.add(digest);
+    if (!(await content.verify(digest, signal))) return false;
+    good.add(digest);
+    return true;
+  };
+
   // 2. Tags: everything a tag reaches must be present and intact.
   const referenced = new Set<string>();
   let tags = 0;
@@ -116,7 +128,7 @@ export async function fsckStore(root: string, opts: FsckOptions = {}): Promise<F
     } else {
       for (const [name, desc] of Object.entries(entries)) {
         tags++;
-        const failures = await checkReachable(content, desc, good, referenced, 0);
+        const failures = await checkReachable(content, desc, isGood, referenced, 0);
         for (const f of failures) report('damage', imagesPath, `tag ${name}: ${f}`);
       }
     }
@@ -136,7 +148,7 @@ export async function fsckStore(root: string, opts: FsckOptions = {}): Promise<F
     if (entry.error) await removeIfRepair(report('damage', path, `unreadable cache entry: ${entry.error}`));
     else if (typeof digest === 'string') {
       referenced.add(digest);
-      if (!good.has(digest)) await removeIfRepair(report('damage', path, `cache entry's layer ${digest} is missing or corrupt`));
+      if (!(await isGood(digest))) await removeIfRepair(report('damage', path, `cache entry's layer ${digest} is missing or corrupt`));
     }
   }
 
@@ -223,7 +235,7 @@ const MAX_DEPTH = 3;
 async function checkReachable(
   content: ContentStore,
   desc: unknown,
-  good: ReadonlySet<string>,
+  isGood: (digest: string) => Promise<boolean>,
   referenced: Set<string>,
   depth: number,
 ): Promise<string[]> {
@@ -232,7 +244,7 @@ async function checkReachable(
     return [`invalid descriptor ${JSON.stringify(desc)}`];
   }
   referenced.add(d.digest);
-  if (!good.has(d.digest)) return [`${d.digest} is missing or corrupt`];
+  if (!(await isGood(d.digest))) return [`${d.digest} is missing or corrupt`];
   const bytes = await content.readBytes(d.digest);
   if (bytes.length !== d.size) return [`${d.digest} has ${bytes.length} bytes, its descriptor says ${d.size}`];
   if (typeof d.mediaType === 'string' && !d.mediaType.endsWith('json')) return [];
@@ -246,14 +258,14 @@ async function checkReachable(
   const manifests = json['manifests'];
   if ((typeof d.mediaType === 'string' && isIndexMediaType(d.mediaType)) || Array.isArray(manifests)) {
     if (depth >= MAX_DEPTH || !Array.isArray(manifests)) return [`${d.digest}: not a usable index`];
-    for (const m of manifests) out.push(...(await checkReachable(content, m, good, referenced, depth + 1)));
+    for (const m of manifests) out.push(...(await checkReachable(content, m, isGood, referenced, depth + 1)));
     return out;
   }
   const layers = json['layers'];
   if (!Array.isArray(layers)) return [`${d.digest}: manifest without layers`];
   // The config is JSON, the layers are data: only their presence, hash and size matter.
   const config = json['config'] as { digest?: unknown } | undefined;
-  const configFailures = await checkBlob(content, config, good, referenced);
+  const configFailures = await checkBlob(content, config, isGood, referenced);
   out.push(...configFailures.map((f) => `config ${f}`));
   if (configFailures.length === 0 && config) {
     let diffIDs: unknown;
@@ -265,15 +277,15 @@ async function checkReachable(
     }
     if (!Array.isArray(diffIDs) || diffIDs.length !== layers.length) out.push(`config ${config.digest as string} lists ${Array.isArray(diffIDs) ? diffIDs.length : 'no'} diff_ids for ${layers.length} layers`);
   }
-  for (const layer of layers) out.push(...(await checkBlob(content, layer, good, referenced)).map((f) => `layer ${f}`));
+  for (const layer of layers) out.push(...(await checkBlob(content, layer, isGood, referenced)).map((f) => `layer ${f}`));
   return out;
 }
 
-async function checkBlob(content: ContentStore, desc: unknown, good: ReadonlySet<string>, referenced: Set<string>): Promise<string[]> {
+async function checkBlob(content: ContentStore, desc: unknown, isGood: (digest: string) => Promise<boolean>, referenced: Set<string>): Promise<string[]> {
   const d = desc as { digest?: unknown; size?: unknown } | null | undefined;
   if (!d || typeof d.digest !== 'string' || !isDigest(d.digest) || typeof d.size !== 'number') return [`invalid descriptor ${JSON.stringify(desc)}`];
   referenced.add(d.digest);
-  if (!good.has(d.digest)) return [`${d.digest} is missing or corrupt`];
+  if (!(await isGood(d.digest))) return [`${d.digest} is missing or corrupt`];
   const st = await lstat(content.blobPath(d.digest));
   if (st.size !== d.size) return [`${d.digest} has ${st.size} bytes, its descriptor says ${d.size}`];
   return [];
