@@ -68,13 +68,10 @@ interface StepUser {
 /** USER as the overlay runtime's helper resolves it: "", "uid[:gid]" or "name[:group]" against the rootfs. */
 export async function resolveUser(root: string, user: string): Promise<StepUser> {
   if (user === '') return { uid: 0, gid: 0, groups: [0] };
-  const read = async (file: string): Promise<ReturnType<typeof parseIdFile>> =>
-    parseIdFile(await readFile(await resolveInRoot(root, file), 'utf8').catch(() => ''));
-  const [passwd, group, groupText] = await Promise.all([
-    read('/etc/passwd'),
-    read('/etc/group'),
-    resolveInRoot(root, '/etc/group').then((p) => readFile(p, 'utf8')).catch(() => ''),
-  ]);
+  const read = (file: string): Promise<string> => resolveInRoot(root, file).then((p) => readFile(p, 'utf8')).catch(() => '');
+  const [passwdText, groupText] = await Promise.all([read('/etc/passwd'), read('/etc/group')]);
+  const passwd = parseIdFile(passwdText);
+  const group = parseIdFile(groupText);
   const [u = '', g] = user.split(':');
   const entry = /^\d+$/.test(u) ? passwd.find((e) => e.id === Number(u)) : passwd.find((e) => e.name === u);
   if (!/^\d+$/.test(u) && entry === undefined) {

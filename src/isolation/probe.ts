@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { encodeOwner, OWNER_XATTR } from '../layer/ownerXattrs.js';
 import { lgetxattrs } from '../util/fsx.js';
 import { locateHelper } from './helperPath.js';
 import { findSubidRanges, parseSubidFile, type SubidRange } from './idmap.js';
@@ -215,9 +216,8 @@ async function triesChownTrap(dir: string, opts: ProbeOptions, env: NodeJS.Proce
     await writeFile(file, '');
     if (!(await tries(helper, ['chown-trap', dir, '--', 'chown', '4242:4242', file], env, opts.signal))) return false;
     const st = await stat(file);
-    const value = (await lgetxattrs(file)).find(([name]) => name === 'user.rootlesscontainers')?.[1];
-    // 4242 is the varint 92 21: uid (field 1) and gid (field 2)
-    return st.uid !== 4242 && value !== undefined && value.equals(Buffer.from([0x08, 0x92, 0x21, 0x10, 0x92, 0x21]));
+    const value = (await lgetxattrs(file)).find(([name]) => name === OWNER_XATTR)?.[1];
+    return st.uid !== 4242 && value !== undefined && value.equals(encodeOwner(4242, 4242));
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     return false;
