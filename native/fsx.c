@@ -360,19 +360,28 @@ char *fsx_get_string(napi_env env, napi_value v) {
   return s;
 }
 
-static napi_value start(napi_env env, struct work *w, const char *resource) {
+napi_value fsx_queue(napi_env env, const char *resource, napi_async_execute_callback execute, napi_async_complete_callback complete,
+                     void *data, napi_deferred *deferred, napi_async_work *async) {
   napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_promise(env, deferred, &promise);
   napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, w, &w->async);
-  napi_queue_async_work(env, w->async);
+  napi_create_async_work(env, NULL, name, execute, complete, data, async);
+  napi_queue_async_work(env, *async);
   return promise;
+}
+
+napi_value fsx_reject_args(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value start(napi_env env, struct work *w, const char *resource) {
+  return fsx_queue(env, resource, execute, complete, w, &w->deferred, &w->async);
 }
 
 static napi_value fail(napi_env env, struct work *w, const char *msg) {
   if (w) free_work(w);
-  napi_throw_type_error(env, NULL, msg);
-  return NULL;
+  return fsx_reject_args(env, msg);
 }
 
 // lgetxattrs(path: string): Promise<Array<[string, Buffer]>>

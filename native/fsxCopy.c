@@ -169,8 +169,7 @@ static void complete(napi_env env, napi_status status, void *data) {
 
 static napi_value reject_args(napi_env env, struct copy_work *w, const char *msg) {
   if (w) free_copy(w);
-  napi_throw_type_error(env, NULL, msg);
-  return NULL;
+  return fsx_reject_args(env, msg);
 }
 
 // copyFiles(srcDir, dstDir, names: string[], modes: number[], uid, gid): Promise<number[]>
@@ -205,12 +204,7 @@ static napi_value js_copy_files(napi_env env, napi_callback_info info) {
       return reject_args(env, w, "copyFiles: names must be plain file names and modes numbers");
     }
   }
-  napi_value promise, resource;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "fsx.copyFiles", NAPI_AUTO_LENGTH, &resource);
-  napi_create_async_work(env, NULL, resource, execute, complete, w, &w->async);
-  napi_queue_async_work(env, w->async);
-  return promise;
+  return fsx_queue(env, "fsx.copyFiles", execute, complete, w, &w->deferred, &w->async);
 }
 
 void fsx_register_copy(napi_env env, napi_value exports) {

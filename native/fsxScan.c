@@ -395,18 +395,12 @@ static void complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value queue(napi_env env, struct scan_work *w, const char *resource) {
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, w, &w->async);
-  napi_queue_async_work(env, w->async);
-  return promise;
+  return fsx_queue(env, resource, execute, complete, w, &w->deferred, &w->async);
 }
 
 static napi_value reject_args(napi_env env, struct scan_work *w, const char *msg) {
   if (w) free_scan(w);
-  napi_throw_type_error(env, NULL, msg);
-  return NULL;
+  return fsx_reject_args(env, msg);
 }
 
 // scanDir(dir: string, budget: number, inlineMax: number, flags?: number): Promise<{ count, meta, data }>
