@@ -187,6 +187,28 @@ static void die_with_parent(pid_t expected_parent) {
   if (expected_parent > 0 && getppid() != expected_parent) _exit(EXIT_SETUP);
 }
 
+/* Forks the child a mode talks to over a socket (enter: the id-map handshake; chown-trap: the seccomp
+ * listener), with the caller's signals forwarded to it. Returns 0 in the child (which dies with the
+ * helper) and the child's pid in the helper; *sock is the calling side's end of the socket. */
+static pid_t fork_with_socket(int *sock) {
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) fail(errno, "creating a socketpair");
+  install_forwarders(true);
+  pid_t self = getpid();
+  pid_t child = fork();
+  if (child < 0) fail(errno, "forking");
+  if (child == 0) {
+    close(sp[0]);
+    die_with_parent(self);
+    *sock = sp[1];
+    return 0;
+  }
+  forward_pid = child;
+  close(sp[1]);
+  *sock = sp[0];
+  return child;
+}
+
 /* ------------------------------------------------------------------ overlay and binds */
 
 /* Overlay's monolithic option string splits on ',' and lowerdir on ':'; both may be escaped. */
@@ -534,21 +556,15 @@ static int mode_enter(int argc, char **argv) {
 
   /* The child blocks on this socket until the parent has written its id maps (buildah's
    * block → write maps → release handshake). */
-  int sp[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) fail(errno, "creating a socketpair");
-  install_forwarders(true);
-  pid_t self = getpid();
-  pid_t child = fork();
-  if (child < 0) fail(errno, "forking");
+  int sock;
+  pid_t child = fork_with_socket(&sock);
   if (child == 0) {
-    close(sp[0]);
-    die_with_parent(self);
     if (unshare(CLONE_NEWNS | (rootless ? CLONE_NEWUSER : 0)) < 0)
       fail(errno, rootless ? "creating a user and mount namespace" : "creating a mount namespace");
     char c = 'r';
-    if (write(sp[1], &c, 1) != 1) _exit(EXIT_SETUP);
-    if (read(sp[1], &c, 1) != 1 || c != 'g') _exit(EXIT_SETUP);
-    close(sp[1]);
+    if (write(sock, &c, 1) != 1) _exit(EXIT_SETUP);
+    if (read(sock, &c, 1) != 1 || c != 'g') _exit(EXIT_SETUP);
+    close(sock);
     if (rootless) {
       if (setresgid(0, 0, 0) < 0) fail(errno, "becoming gid 0 in the user namespace");
       if (setresuid(0, 0, 0) < 0) fail(errno, "becoming uid 0 in the user namespace");
@@ -563,20 +579,18 @@ static int mode_enter(int argc, char **argv) {
     dprintf(2, "tsbuild-helper: executing %s: %s\n", cmd[0], strerror(err));
     _exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
   }
-  forward_pid = child;
-  close(sp[1]);
   char c;
   ssize_t n;
-  do n = read(sp[0], &c, 1);
+  do n = read(sock, &c, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) return exit_code_of(wait_for(child)); /* the child said why on stderr */
   if (rootless) write_id_maps(child, &uids, &gids);
   c = 'g';
-  if (write(sp[0], &c, 1) != 1) {
+  if (write(sock, &c, 1) != 1) {
     kill(child, SIGKILL);
     fail(errno, "releasing the namespace child");
   }
-  close(sp[0]);
+  close(sock);
   return exit_code_of(wait_for(child));
 }
 
@@ -1472,33 +1486,25 @@ static int mode_chown_trap(int argc, char **argv) {
   if (t.rootfd < 0) fail(errno, "chown-trap: opening %s", argv[2]);
   die_with_parent(getppid());
 
-  int sp[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) fail(errno, "creating a socketpair");
-  install_forwarders(true);
-  pid_t self = getpid();
-  pid_t child = fork();
-  if (child < 0) fail(errno, "forking");
+  int sock;
+  pid_t child = fork_with_socket(&sock);
   if (child == 0) {
     /* Same process group as the helper: the caller kills the group on abort. */
-    close(sp[0]);
-    die_with_parent(self);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(errno, "chown-trap: setting no_new_privs");
     int listener = install_chown_filter();
     if (listener < 0) fail(-listener, "chown-trap: installing the seccomp filter (user notification)");
-    int err = send_fd(sp[1], listener);
+    int err = send_fd(sock, listener);
     if (err != 0) fail(err, "chown-trap: passing the seccomp listener");
     close(listener);
-    close(sp[1]);
+    close(sock);
     reset_signals();
     execvp(cmd[0], cmd);
     err = errno;
     dprintf(2, "tsbuild-helper: executing %s: %s\n", cmd[0], strerror(err));
     _exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
   }
-  forward_pid = child;
-  close(sp[1]);
-  t.listener = recv_fd(sp[0]);
-  close(sp[0]);
+  t.listener = recv_fd(sock);
+  close(sock);
   if (t.listener < 0) return exit_code_of(wait_for(child)); /* the child said why on stderr */
   int status = serve_chown_trap(&t, child);
   close(t.listener);
