@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import { chmod, copyFile, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lgetxattrs } from '../../../src/util/fsx.js';
+import { bundleForUnprivileged, openToAll } from '../../helpers/unprivilegedBundle.js';
 
 const run = promisify(execFile);
 
@@ -15,18 +14,7 @@ describe('extractLayer as an unprivileged user in a user namespace', () => {
   let root: string;
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'tsbuild-rootless-'));
-    await build({
-      entryPoints: [join(import.meta.dirname, '../../../src/layer/extractLayer.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      outfile: join(root, 'out/layer/extractLayer.js'),
-      logLevel: 'silent',
-    });
-    // the bundle loads the addon from ../../native/build, as dist/ does
-    await mkdir(join(root, 'native/build'), { recursive: true });
-    await copyFile(join(import.meta.dirname, '../../../native/build/fsx.node'), join(root, 'native/build/fsx.node'));
+    root = await bundleForUnprivileged('tsbuild-rootless-', ['layer/extractLayer']);
     await run('python3', [
       '-c',
       `
@@ -56,8 +44,7 @@ const r = await extractLayer(createReadStream('${root}/l.tar'), 'application/vnd
 console.log(JSON.stringify(r.skipped));
 `,
     );
-    await run('chmod', ['-R', 'a+rX', root]);
-    await chmod(root, 0o777);
+    await openToAll(root);
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });

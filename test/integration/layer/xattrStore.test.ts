@@ -6,15 +6,14 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractLayer } from '../../../src/layer/extractLayer.js';
 import { layerTar } from '../../../src/layer/layerTar.js';
 import { lgetxattrs } from '../../../src/util/fsx.js';
+import { bundleForUnprivileged, openToAll } from '../../helpers/unprivilegedBundle.js';
 
 const run = promisify(execFile);
 
@@ -28,18 +27,7 @@ describe('an xattr store unpacked and archived by an unprivileged user', () => {
   let root: string;
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'tsbuild-xattrstore-'));
-    await build({
-      entryPoints: { 'layer/extractLayer': join(import.meta.dirname, '../../../src/layer/extractLayer.ts'), 'layer/layerTar': join(import.meta.dirname, '../../../src/layer/layerTar.ts') },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      outdir: join(root, 'out'),
-      logLevel: 'silent',
-    });
-    // the bundle loads the addon from ../../native/build, as dist/ does
-    await mkdir(join(root, 'native/build'), { recursive: true });
-    await copyFile(join(import.meta.dirname, '../../../native/build/fsx.node'), join(root, 'native/build/fsx.node'));
+    root = await bundleForUnprivileged('tsbuild-xattrstore-', ['layer/extractLayer', 'layer/layerTar']);
     await run('python3', [
       '-c',
       `
@@ -84,8 +72,7 @@ for await (const chunk of layerTar('${root}/dest', { xattrFlavor: 'user', storeK
 console.log(JSON.stringify({ skipped: r.skipped, sha: h.digest('hex') }));
 `,
     );
-    await run('chmod', ['-R', 'a+rX', root]);
-    await chmod(root, 0o777);
+    await openToAll(root);
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
