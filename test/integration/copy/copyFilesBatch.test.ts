@@ -9,9 +9,9 @@ import { chmod, lstat, mkdir, readFile, readlink, symlink, truncate, writeFile }
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { copyFiles } from '../../../src/build/steps/copyFiles.js';
 import { parseChmod } from '../../../src/build/steps/chmodSpec.js';
 import { makeTempDir } from '../../helpers/tmp.js';
+import { copyTreeAs1000 } from './copyTreeAs1000.js';
 
 const run = promisify(execFile);
 
@@ -42,17 +42,7 @@ describe('copyFiles in batches', () => {
     for (const rel of ['f1', 'f2', 'sub/f3']) await writeFile(join(dest, 'out', rel), 'old contents, longer than the new ones\n');
     await symlink('/etc/passwd', join(dest, 'out', 'f4'));
 
-    const summary = await copyFiles({
-      srcRoot: src,
-      srcName: 'build context',
-      sources: ['tree'],
-      destRoot: dest,
-      dest: '/out/',
-      owner: { uid: 1000, gid: 1000 },
-      chmod: parseChmod('g+w'),
-      extractArchives: false,
-      signal: new AbortController().signal,
-    });
+    const summary = await copyTreeAs1000(src, dest, parseChmod('g+w'));
     expect(summary.files).toBe(302);
 
     const mtimeNs = 1_614_834_367_123_456_789n;

@@ -6,8 +6,8 @@
 import { chmod, lstat, mkdir, readFile, readlink, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyFiles } from '../../../src/build/steps/copyFiles.js';
 import { makeTempDir } from '../../helpers/tmp.js';
+import { copyTreeAs1000 } from './copyTreeAs1000.js';
 
 describe('copyFiles metadata', () => {
   it('keeps modes (setuid too) and mtimes, sets the owner, and replaces existing files and symlinks', async () => {
@@ -32,16 +32,7 @@ describe('copyFiles metadata', () => {
     await writeFile(join(outside, 'target'), 'untouched\n');
     await symlink(join(outside, 'target'), join(dest, 'out', 'exec'));
 
-    const summary = await copyFiles({
-      srcRoot: src,
-      srcName: 'build context',
-      sources: ['tree'],
-      destRoot: dest,
-      dest: '/out/',
-      owner: { uid: 1000, gid: 1000 },
-      extractArchives: false,
-      signal: new AbortController().signal,
-    });
+    const summary = await copyTreeAs1000(src, dest);
     expect(summary.files).toBe(6);
     for (const [name, mode] of Object.entries(modes)) {
       const st = await lstat(join(dest, 'out', name));
