@@ -38,7 +38,8 @@ export interface TestRegistry {
 const REGISTRY_BIN = '/usr/bin/docker-registry';
 const READY_TIMEOUT_MS = 15_000;
 
-async function freePort(): Promise<number> {
+/** A loopback port free at the time of asking (another process may take it before it is bound). */
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
@@ -71,7 +72,14 @@ async function bcryptLine(creds: RegistryCredentials): Promise<string> {
   return ht.stdout.trim();
 }
 
-function configYaml(dir: string, port: number, htpasswdFile: string | undefined, token?: StartRegistryOptions['token']): string {
+/** docker-registry's config.yml: storage under dir/data, 127.0.0.1:port, optional auth and TLS. */
+export function configYaml(
+  dir: string,
+  port: number,
+  htpasswdFile: string | undefined,
+  token?: StartRegistryOptions['token'],
+  tls?: { certificate: string; key: string },
+): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -88,6 +96,8 @@ function configYaml(dir: string, port: number, htpasswdFile: string | undefined,
     // A fixed secret only silences the "generated random secret" warning; one instance, no LB.
     '  secret: tsbuild-test-registry',
   ];
+  // under http:, so before any top-level auth section
+  if (tls) lines.push('  tls:', `    certificate: ${tls.certificate}`, `    key: ${tls.key}`);
   if (htpasswdFile) {
     lines.push('auth:', '  htpasswd:', '    realm: tsbuild-test', `    path: ${htpasswdFile}`);
   } else if (token) {

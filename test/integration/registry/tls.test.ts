@@ -7,12 +7,11 @@
 import { spawn } from 'node:child_process';
 import { request } from 'node:https';
 import { mkdir, open, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
-import { busyboxLayout, seedBusybox } from '../../helpers/registry.js';
+import { busyboxLayout, configYaml, freePort, seedBusybox } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 
@@ -21,17 +20,6 @@ interface TlsRegistry {
   caFile: string;
   logFile: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** A test CA, and a server certificate it signs for IP 127.0.0.1. */
@@ -61,23 +49,7 @@ async function startTlsRegistry(): Promise<TlsRegistry> {
   const certs = await makeCerts(dir);
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const config = [
-    'version: 0.1',
-    'log:',
-    '  level: warn',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${join(dir, 'data')}`,
-    'http:',
-    `  addr: ${host}`,
-    '  secret: tsbuild-test-registry',
-    '  tls:',
-    `    certificate: ${certs.cert}`,
-    `    key: ${certs.key}`,
-    '',
-  ].join('\n');
+  const config = configYaml(dir, port, undefined, undefined, { certificate: certs.cert, key: certs.key });
   await writeFile(join(dir, 'config.yml'), config);
   const logFile = join(dir, 'registry.log');
   const log = await open(logFile, 'a');
