@@ -61,7 +61,9 @@ function quietEnv(socket?: string): NodeJS.ProcessEnv {
 /** Refuses a key that is not a readable, unencrypted private key, before any agent starts. */
 async function checkKey(id: string, key: string, signal?: AbortSignal): Promise<void> {
   const st = await stat(key).catch(() => undefined);
-  if (!st?.isFile()) throw new TsbuildError('USAGE', `--ssh ${id}: ${key} is not a key file or an agent socket`);
+  if (!st?.isFile()) throw new TsbuildError('USAGE', `--ssh ${id}: ${key} is not a key file or an agent socket`, {
+    hint: `pass --ssh ${id}=PATH with PATH an ssh-agent socket or a private key file (e.g. ~/.ssh/id_ed25519)`,
+  });
   // -y derives the public key; with an empty -P it fails instead of asking for a passphrase.
   const r = await runQuiet('ssh-keygen', ['-y', '-P', '', '-f', key], quietEnv(), signal);
   if (r.code === 0) return;

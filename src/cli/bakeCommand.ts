@@ -235,7 +235,9 @@ export function serviceCacheSpecs(s: ServiceBuild, file: string): { from: CacheS
     }
   };
   const [from, ...more] = s.cacheFrom.map((t) => parse(t, 'from'));
-  if (more.length > 0) throw new TsbuildError('COMPOSE_INVALID', `${file}: services.${s.service}.build.cache_from: only one cache source per service is supported yet`);
+  if (more.length > 0) throw new TsbuildError('COMPOSE_INVALID', `${file}: services.${s.service}.build.cache_from: only one cache source per service is supported yet`, {
+    hint: `keep a single cache_from entry for ${s.service}`,
+  });
   return { from, to: s.cacheTo.map((t) => parse(t, 'to')) };
 }
 

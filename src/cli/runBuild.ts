@@ -142,7 +142,9 @@ export function openOciLayoutContext(spec: string, what: string): ImageSource {
 function parseOciLayoutSpec(spec: string, what: string): { path: string; tag?: string; digest?: string } {
   const prefix = 'oci-layout://';
   if (!spec.startsWith(prefix)) {
-    throw new TsbuildError('USAGE', `${what}=${spec}: only oci-layout://PATH[:TAG] is supported yet`);
+    throw new TsbuildError('USAGE', `${what}=${spec}: only oci-layout://PATH[:TAG] is supported yet`, {
+      hint: 'write it as oci-layout://PATH, oci-layout://PATH:TAG or oci-layout://PATH@sha256:DIGEST, PATH an OCI image layout directory',
+    });
   }
   const rest = spec.slice(prefix.length);
   // A colon inside the path is rare enough to follow BuildKit's split at the last one.

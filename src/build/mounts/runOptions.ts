@@ -80,10 +80,10 @@ export function parseSshFlag(value: string, env: NodeJS.ProcessEnv): [string, st
   const eq = value.indexOf('=');
   const id = eq < 0 ? value : value.slice(0, eq);
   const raw = eq < 0 ? env['SSH_AUTH_SOCK'] : value.slice(eq + 1);
-  if (!id) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(value)}: expected ID[=SOCKET|KEY[,KEY...]]`);
+  if (!id) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(value)}: expected ID[=SOCKET|KEY[,KEY...]]`, { hint: 'write it as --ssh default, --ssh ID=SOCKET or --ssh ID=KEY[,KEY...]' });
   if (!raw) throw new TsbuildError('USAGE', `--ssh ${id}: SSH_AUTH_SOCK is not set`, { hint: 'start an agent (eval $(ssh-agent)), or pass --ssh ID=/path/to/agent.sock or --ssh ID=/path/to/private_key' });
   const paths = raw.split(',').filter((p) => p !== '');
-  if (paths.length === 0) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(value)}: no socket or key file`);
+  if (paths.length === 0) throw new TsbuildError('USAGE', `invalid --ssh ${JSON.stringify(value)}: no socket or key file`, { hint: 'write it as --ssh default, --ssh ID=SOCKET or --ssh ID=KEY[,KEY...]' });
   return [id, paths];
 }
 
