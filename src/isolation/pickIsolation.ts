@@ -6,7 +6,7 @@ import { storeXattrFlavor } from '../store/storeRoot.js';
 import { autoRootless, chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
 import { inNamespace } from './enterNamespace.js';
 import { assertNoneAllowed } from './noneRuntime.js';
-import { probeCapabilities, probeRootless } from './probe.js';
+import { CAP_SYS_ADMIN, hasCap, isIdentityMap, probeCapabilities, probeRootless } from './probe.js';
 
 /** Set by the parent for the re-executed build: the reason line of the rootless choice. */
 const REASON_ENV = 'TSBUILD_ISOLATION_REASON';
@@ -52,8 +52,6 @@ export function isolationLine(choice: IsolationChoice): string {
   return `isolation: ${choice.mode} (${choice.reason})${missing}`;
 }
 
-const CAP_SYS_ADMIN = 21n;
-
 /**
  * The xattr flavor for a copy-mode build's store: the store's own when it exists; for a new one,
  * `trusted` where this process could also build with root overlay (real root with CAP_SYS_ADMIN,
@@ -63,10 +61,7 @@ async function copyStoreFlavor(root: string): Promise<XattrFlavor> {
   const existing = await storeXattrFlavor(root);
   if (existing !== undefined) return existing;
   const [status, uidMap] = await Promise.all([readFile('/proc/self/status', 'utf8').catch(() => ''), readFile('/proc/self/uid_map', 'utf8').catch(() => '')]);
-  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-  const sysAdmin = capEff !== undefined && ((BigInt(`0x${capEff}`) >> CAP_SYS_ADMIN) & 1n) === 1n;
-  const initialUserns = /^\s*0\s+0\s+4294967295\s*$/.test(uidMap);
-  return process.getuid?.() === 0 && sysAdmin && initialUserns ? 'trusted' : 'user';
+  return process.getuid?.() === 0 && hasCap(status, CAP_SYS_ADMIN) && isIdentityMap(uidMap) ? 'trusted' : 'user';
 }
 
 /**

@@ -88,7 +88,7 @@ async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<boolean> {
 }
 
 /** The identity map "0 0 4294967295" means the initial user namespace. */
-function isIdentityMap(text: string | undefined): boolean {
+export function isIdentityMap(text: string | undefined): boolean {
   if (text === undefined) return true;
   const lines = text.trim().split('\n');
   return lines.length === 1 && /^0\s+0\s+4294967295$/.test((lines[0] ?? '').trim());
@@ -147,8 +147,10 @@ export async function probeIsolation(opts: ProbeOptions = {}): Promise<Isolation
 // Capability numbers (linux/capability.h).
 const CAP_MKNOD = 27n;
 const CAP_SYS_CHROOT = 18n;
+export const CAP_SYS_ADMIN = 21n;
 
-function hasCap(status: string | undefined, cap: bigint): boolean {
+/** Whether the CapEff line of a /proc/PID/status text has capability `cap`. */
+export function hasCap(status: string | undefined, cap: bigint): boolean {
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status ?? '');
   return m !== null && ((BigInt(`0x${m[1]}`) >> cap) & 1n) === 1n;
 }
