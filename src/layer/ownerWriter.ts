@@ -4,6 +4,7 @@
  * (ownerXattrs.ts). Every writer (layer extraction, copy snapshots, COPY/ADD, WORKDIR) goes
  * through it, so the readers (layerTar, materializeLayers) always find what they expect.
  */
+import { constants } from 'node:fs';
 import { chmod, lchown, lstat, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { lgetxattrs, lsetxattr, mknodChar, mknodRaw } from '../util/fsx.js';
@@ -36,8 +37,7 @@ export interface OwnerWriter {
   settleMode(path: string): Promise<void>;
 }
 
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
+const { S_IFBLK, S_IFCHR } = constants;
 
 /**
  * Sets a `user.*` xattr on a file the real user owns. The kernel asks for write permission even
