@@ -130,11 +130,14 @@ async function showHostFiles(root: string, spec: RunSpec): Promise<string[]> {
   const shown: string[] = [];
   for (const [rel, host] of [['etc/hosts', spec.etcHosts], ['etc/resolv.conf', spec.resolvConf]] as const) {
     if (host === undefined) continue;
-    const st = await lstat(join(root, rel)).catch(() => undefined);
+    // Resolved inside the root: an image whose /etc is a symlink (even an absolute one) must not
+    // get a host file written through it.
+    const target = await resolveInRoot(root, rel, { followFinal: false });
+    const st = await lstat(target).catch(() => undefined);
     const content = await readFile(host).catch(() => undefined);
     if (!st?.isFile() || content === undefined) continue;
-    await writeFile(join(root, rel), content);
-    shown.push(rel);
+    await writeFile(target, content);
+    shown.push(posix.relative(root, target));
   }
   return shown;
 }
