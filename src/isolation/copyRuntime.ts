@@ -97,7 +97,8 @@ export async function resolveUser(root: string, user: string): Promise<StepUser>
 
 /** A minimal /dev for the chroot: device nodes need CAP_MKNOD, which `chroot` mode requires. */
 async function prepareDev(root: string): Promise<void> {
-  const dev = join(root, 'dev');
+  // Inside the root even where the image's /dev is a symlink (an absolute one would reach the host).
+  const dev = await resolveInRoot(root, '/dev');
   await mkdir(dev, { recursive: true });
   for (const [name, major, minor] of DEV_NODES) {
     if (await lstat(join(dev, name)).then(() => true, () => false)) continue;
