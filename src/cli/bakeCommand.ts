@@ -28,9 +28,10 @@ import { humanDuration } from './humanSize.js';
 import { JsonProgress } from './jsonProgress.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
 import { makeRegistryClient, openSessionStore } from './session.js';
-import { envEpoch } from './buildCommand.js';
+import { envEpoch } from './buildFromFlags.js';
 import { ociLayoutPaths, openOciLayoutContext, runBuild } from './runBuild.js';
-import { RUN_SANDBOX_FLAGS, openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
+import { RUN_SANDBOX_FLAGS } from './buildFlags.js';
+import { openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
 import { withSignals } from './signals.js';
 
 export class BakeCommand extends Command {

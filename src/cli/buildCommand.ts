@@ -1,34 +1,14 @@
-import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { Args, Command, Flags } from '@oclif/core';
-import { parseAnnotationFlags } from '../build/buildAnnotations.js';
-import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
-import { parseCacheSpec, type CacheSpec } from '../cache/remoteCache.js';
-import { HeldProgress, teeProgress, type ProgressSink } from '../build/progress.js';
-import { countingSource } from '../build/transferProgress.js';
-import { loadConfig } from '../config/loadConfig.js';
-import { openDestination } from '../transport/openDestination.js';
-import { TsbuildError } from '../errors.js';
-import { hostPlatform, parsePlatform } from '../image/platform.js';
-import { inNamespace, needsNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
-import { ISOLATION_REQUESTS } from '../isolation/chooseIsolation.js';
-import { NONE_WARNING, copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
-import { openStore, defaultStoreRoot } from '../store/storeRoot.js';
-import { copyImage } from '../transport/copyImage.js';
-import { StoreImageSource } from '../transport/storeSource.js';
-import { BUILD_COMPAT_FLAGS, registryHostsOf, withHelpGroups } from './buildFlags.js';
-import { BuildReporter } from './buildReporter.js';
-import { canTryOutsideNamespace } from './canTryOutsideNamespace.js';
-import { RUN_SANDBOX_FLAGS, openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
-import { readDockerfile } from '../context/readDockerfile.js';
-import { openBuildContext } from '../context/openBuildContext.js';
-import { runCheck } from './lintCommand.js';
-import { OUTPUT_FLAGS, writeBuildOutputs } from './buildOutputs.js';
-import { parseOutputSpec } from './outputSpec.js';
-import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
-import { makeRegistryClient, openSessionStore } from './session.js';
-import { withSignals } from './signals.js';
-import { ociLayoutPaths, openOciLayoutContext, runBuild } from './runBuild.js';
+/**
+ * The oclif face of `tsbuild build`, for `tsbuild build --help`, the help listing and completion.
+ * A build itself normally starts through the lean path (cli/leanBuild.ts), which skips oclif's
+ * Config; both parse against BUILD_FLAGS and run buildFromFlags.
+ */
+import { Command } from '@oclif/core';
+import { BUILD_ARGS, BUILD_FLAGS } from './buildFlags.js';
+import { buildFromFlags } from './buildFromFlags.js';
+
+export { envEpoch } from './buildFromFlags.js';
+export { parseKeyValues } from './parseKeyValues.js';
 
 export class BuildCommand extends Command {
   static override summary = 'Build an image from a Dockerfile (the default command)';
@@ -39,216 +19,11 @@ export class BuildCommand extends Command {
     '<%= config.bin %> build -f docker/Dockerfile --target runtime --build-arg VERSION=2 .',
   ];
 
-  static override args = {
-    context: Args.string({ description: 'build context: a directory, a tar or tar.gz file, - (a tar on stdin), an http(s) tarball URL, or a git URL (https://host/repo.git#ref:subdir)', default: '.' }),
-  };
-
-  static override flags = withHelpGroups({
-    tag: Flags.string({ char: 't', description: 'name and tag for the image (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    file: Flags.string({ char: 'f', description: 'path to the Dockerfile, or - to read it from stdin (default: CONTEXT/Dockerfile)' }),
-    check: Flags.boolean({ description: 'check the Dockerfile (parse, resolve stages, lint) and build nothing', default: false }),
-    target: Flags.string({ description: 'build this stage and what it needs' }),
-    'build-arg': Flags.string({ description: 'set a build argument: NAME=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    'build-context': Flags.string({ description: 'named context: NAME=oci-layout://PATH[:TAG] (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    output: Flags.string({ char: 'o', description: 'output: type=oci|docker|tar|local,dest=PATH, type=registry (repeatable; see README)', multiple: true, multipleNonGreedy: true, default: [] }),
-    ...OUTPUT_FLAGS,
-    progress: Flags.string({ description: 'progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet (default: $TSBUILD_PROGRESS or auto)', options: ['auto', 'tty', 'plain', 'json', 'quiet'] }),
-    quiet: Flags.boolean({ char: 'q', description: 'print only the image ID', default: false }),
-    platform: Flags.string({ description: 'target platform (only the host platform can run RUN steps)' }),
-    label: Flags.string({ description: 'set a label in the image config: KEY=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    annotation: Flags.string({ description: 'set an annotation on the image manifest: [manifest:]KEY=VALUE (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    pull: Flags.boolean({ description: 'always fetch base images from their registry', default: false }),
-    jobs: Flags.integer({ description: 'stages to build at once', min: 1 }),
-    'source-date-epoch': Flags.integer({ description: 'timestamp for reproducible images (default: $SOURCE_DATE_EPOCH)', min: 0 }),
-    'insecure-registry': Flags.string({ description: 'HOST[:PORT] to reach over http or unverified TLS (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    root: Flags.string({ description: 'store directory (default: $TSBUILD_ROOT or ~/.local/share/tsbuild)', env: 'TSBUILD_ROOT' }),
-    'no-cache-filter': Flags.string({ description: 'do not reuse the cache for this stage (name or index; repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    'cache-to': Flags.string({ description: 'export the build cache: type=registry,ref=REPO[:TAG][,mode=min|max][,mounts=true] or type=local,dest=DIR (repeatable)', multiple: true, multipleNonGreedy: true, default: [] }),
-    'cache-from': Flags.string({ description: 'use a build cache exported with --cache-to: type=registry,ref=REPO[:TAG] or type=local,src=DIR', multiple: true, multipleNonGreedy: true, default: [] }),
-    isolation: Flags.string({ description: 'how RUN is isolated: auto (the best that works here), rootless, chroot, proot, none (default: $TSBUILD_ISOLATION, the config file, or auto)', options: [...ISOLATION_REQUESTS], env: 'TSBUILD_ISOLATION' }),
-    'explain-cache': Flags.boolean({ description: 'after the build, say for every step that missed the cache which input changed', default: false }),
-    ...RUN_SANDBOX_FLAGS,
-    ...BUILD_COMPAT_FLAGS,
-  });
+  static override args = BUILD_ARGS;
+  static override flags = BUILD_FLAGS;
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(BuildCommand);
-    if (flags.check) {
-      // Checking needs no namespace and no store.
-      process.exitCode = await runCheck(
-        { context: flags.context ?? args.context, file: flags.file, target: flags.target, buildArgs: flags['build-arg'], platform: flags.platform },
-        process.stdout,
-      );
-      return;
-    }
-    const config = await loadConfig(process.env);
-    const isolation = await pickIsolation(isolationRequest(flags.isolation, config.isolation));
-    const contextSpec = flags.context ?? args.context;
-    const rootDir = flags.root ?? config.root ?? defaultStoreRoot(process.env);
-    // Re-run this very command inside the build's own namespace (see src/README.md), unless it
-    // may first be tried here: a rebuild the cache serves whole then needs no second start-up.
-    const reexec = async (): Promise<void> => {
-      process.exitCode = await reexecInNamespace([process.execPath, ...process.argv.slice(1)], reexecEnv(isolation));
-    };
-    const outputs = flags.output.map(parseOutputSpec);
-    const outside = isolation.mode === 'rootless' && !inNamespace();
-    if (
-      outside &&
-      !(await canTryOutsideNamespace({
-        contextSpec, file: flags.file, rootDir, pull: flags.pull, cache: flags.cache, noCacheFilter: flags['no-cache-filter'], cacheFrom: flags['cache-from'],
-        outputTypes: outputs.map((o) => o.type), uid: process.getuid?.() ?? 0,
-      }))
-    ) {
-      await reexec();
-      return;
-    }
-    if (contextSpec === '-' && flags.file === '-') throw new TsbuildError('USAGE', 'the context and the Dockerfile cannot both come from stdin', { hint: 'pass the Dockerfile inside the context tar, or -f PATH' });
-    // A tar, a URL or a git remote is unpacked into a temp dir, removed in the finally below.
-    const buildContext = await openBuildContext(contextSpec, { stdin: process.stdin, signal: new AbortController().signal });
-    const contextDir = buildContext.dir;
-    // `-f -` reads stdin, which the namespace re-exec above passes through.
-    const dockerfile = await readDockerfile(flags.file, contextDir, process.stdin);
-    const buildArgs = parseKeyValues(flags['build-arg'], '--build-arg', true);
-    const labels = parseKeyValues(flags.label, '--label', false);
-    const annotations = parseAnnotationFlags(flags.annotation);
-    const namedContexts = parseKeyValues(flags['build-context'], '--build-context', false);
-    const sourceDateEpoch = flags['source-date-epoch'] ?? envEpoch();
-    const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
-    const reporter = new BuildReporter(mode, createProgressDisplay(mode, process.stderr, process.env), process.stderr);
-    // A try outside the namespace shows its events only once it is kept (never twice).
-    const held = outside ? new HeldProgress() : undefined;
-    const progress = held ?? reporter.progress;
-    const platform = flags.platform ? parsePlatform(flags.platform) : hostPlatform();
-
-    progress.emit({ type: 'info', message: isolationLine(isolation), time: Date.now() });
-    if (isolation.mode === 'none') process.stderr.write(`${NONE_WARNING}\n`);
-    const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
-    const insecureHosts = flags['tls-verify']
-      ? []
-      : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
-    const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts], process.env, config, store);
-    let sandbox: RunSandbox | undefined;
-    let enter = false;
-    try {
-      // Private ssh agents (--ssh ID=KEYFILE) live until the build ends, however it ends.
-      sandbox = await openRunSandbox(flags, (message) => process.stderr.write(`${message}\n`));
-      const run = sandbox.options;
-      enter = await withSignals(async (interrupted) => {
-        // A dropped try stops its other stages at once, before the build goes in.
-        const dropTry = new AbortController();
-        const signal = held ? AbortSignal.any([interrupted, dropTry.signal]) : interrupted;
-        const cacheTo = flags['cache-to'].map((t) => parseCacheSpec(t, 'to'));
-        const [cacheFromSpec, ...moreFrom] = flags['cache-from'].map((t) => parseCacheSpec(t, 'from'));
-        if (moreFrom.length > 0) throw new TsbuildError('USAGE', 'only one --cache-from is supported yet');
-        const remote = cacheFromSpec
-          ? await openCacheFrom(cacheFromSpec, { registry, content: store.content, signal, warn: (m) => progress.emit({ type: 'warning', message: m, time: Date.now() }) })
-          : undefined;
-        // Exported cache mounts are restored before the build, so the first RUN finds them filled.
-        if (remote) await remote.restoreMounts(join(store.root, 'cache-mounts'), signal);
-        const misses: string[] = [];
-        const buildProgress = flags['explain-cache'] ? teeProgress(progress, missRecorder(misses)) : progress;
-        const built = await runBuild(
-          {
-            dockerfile: { text: dockerfile.text, name: dockerfile.name, ...(dockerfile.path !== undefined ? { path: dockerfile.path } : {}) },
-            contextDir,
-            tags: flags.tag,
-            ...(flags.target ? { target: flags.target } : {}),
-            buildArgs,
-            namedContexts: new Set(namedContexts.keys()),
-            openContext: (name) => {
-              const spec = namedContexts.get(name);
-              return spec === undefined ? undefined : openOciLayoutContext(spec, `--build-context ${name}`);
-            },
-            platform,
-            ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-            labels,
-            annotations,
-            run,
-            jobs: flags.jobs ?? config.jobs ?? Math.max(1, availableParallelism()),
-            pull: flags.pull,
-            noCache: !flags.cache,
-            noCacheStages: new Set(flags['no-cache-filter']),
-            ...(remote ? { remoteCache: remote } : {}),
-          },
-          {
-            store, registry, progress: buildProgress, signal, isolation: isolation.mode, chownTrap: isolation.chownTrap === true, keep: keptInputs(namedContexts, cacheFromSpec),
-            outsideNamespace: held !== undefined,
-          },
-        ).catch((err: unknown) => {
-          if (held && needsNamespace(err)) {
-            held.drop();
-            dropTry.abort();
-            return undefined;
-          }
-          held?.release(reporter.progress);
-          throw err;
-        });
-        if (!built) return true;
-        held?.release(reporter.progress);
-        const { result, cache } = built;
-        await remote?.close();
-        for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
-        if (flags['explain-cache']) reporter.info(misses.length === 0 ? 'cache: every step was reused' : `cache misses:\n${misses.map((m) => `  ${m}`).join('\n')}`);
-        await writeBuildOutputs({
-          outputs, flags, content: store.content, registry, result, signal,
-          wrapSource: (source, action) => countingSource(source, progress, action),
-          info: (message) => reporter.info(message),
-        });
-        for (const ref of flags.destination) {
-          // kaniko's --destination: push what was just built, under that name.
-          const source = new StoreImageSource(store.content, result.tags[0] ?? result.manifest.digest, result.manifest);
-          const dest = openDestination(`docker://${ref}`, { registry });
-          await copyImage(countingSource(source, progress, 'push'), dest, { signal });
-          reporter.info(`pushed ${ref}`);
-        }
-        for (const tag of result.tags) reporter.info(`naming to ${tag}`);
-        await reporter.finish(result, store, signal);
-        process.stdout.write(`${result.config.digest}\n`);
-        return false;
-      });
-    } finally {
-      await sandbox?.close();
-      reporter.close();
-      await registry.close();
-      await buildContext.close();
-    }
-    if (enter) await reexec();
+    await buildFromFlags(flags, args);
   }
-}
-
-/** What isolation none must keep under `/` besides store and context: named contexts and local caches read during the build. */
-function keptInputs(namedContexts: ReadonlyMap<string, string>, cacheFrom: CacheSpec | undefined): string[] {
-  return [...ociLayoutPaths(namedContexts.values()), ...(cacheFrom?.type === 'local' && cacheFrom.dir !== undefined ? [cacheFrom.dir] : [])];
-}
-
-/** Collects the reason of every step that ran instead of coming from the cache. */
-function missRecorder(into: string[]): ProgressSink {
-  return {
-    emit(e) {
-      if (e.type === 'step-end' && !e.cached && !e.error && e.cacheReason) into.push(`${e.step.name}: ${e.cacheReason}`);
-    },
-  };
-}
-
-/** NAME=VALUE pairs; for --build-arg a bare NAME takes the value from the environment, as docker does. */
-export function parseKeyValues(items: readonly string[], flag: string, fromEnv: boolean): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq > 0) out.set(item.slice(0, eq), item.slice(eq + 1));
-    else if (fromEnv && eq < 0 && item.length > 0) {
-      const v = process.env[item];
-      if (v !== undefined) out.set(item, v);
-    } else throw new TsbuildError('USAGE', `invalid ${flag} ${JSON.stringify(item)}: expected NAME=VALUE`);
-  }
-  return out;
-}
-
-/** SOURCE_DATE_EPOCH from the environment (build and bake), validated. */
-export function envEpoch(): number | undefined {
-  const raw = process.env['SOURCE_DATE_EPOCH'];
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new TsbuildError('USAGE', `SOURCE_DATE_EPOCH=${raw} is not a non-negative integer`);
-  return n;
 }

@@ -3,20 +3,12 @@
  * (buildx's keys), kept out of buildCommand.ts so the command stays a short wiring.
  */
 import { resolve } from 'node:path';
-import { Flags } from '@oclif/core';
 import type { Descriptor } from '../image/types.js';
 import type { ContentStore } from '../store/contentStore.js';
 import { exportImage, type ExportContext } from '../transport/exportImage.js';
 import type { OutputSpec } from '../transport/outputTypes.js';
 import type { RegistryClient } from '../transport/registryClient.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
-
-export const OUTPUT_FLAGS = {
-  push: Flags.boolean({ description: 'push the image to the registry of each -t name (same as -o type=registry)', default: false }),
-  iidfile: Flags.string({ description: 'write the image ID (config digest) to this file' }),
-  'metadata-file': Flags.string({ description: 'write build metadata as buildx does (containerimage.digest, …) to this JSON file' }),
-  format: Flags.string({ description: 'media types of image outputs: oci (default) or docker (Docker schema2)', options: ['oci', 'docker'] }),
-};
 
 export interface BuildOutputsInput {
   outputs: readonly OutputSpec[];

@@ -5,7 +5,7 @@ import { readDockerfile } from '../context/readDockerfile.js';
 import { lintDockerfile, type LintProblem } from '../graph/lintDockerfile.js';
 import { platformArgs } from '../graph/platformArgs.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
-import { parseKeyValues } from './buildCommand.js';
+import { parseKeyValues } from './parseKeyValues.js';
 
 export interface CheckRequest {
   context: string;

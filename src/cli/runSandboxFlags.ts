@@ -1,22 +1,8 @@
-/** `tsbuild build` flags for RUN steps: secrets, ssh agents and the sandbox's security options. */
-import { Flags } from '@oclif/core';
+/** RUN's sandbox from the `tsbuild build` flags for RUN steps (RUN_SANDBOX_FLAGS in buildFlags.ts): secrets, ssh agents, security options, limits. */
 import { parseCapabilities, parseMemory, parseSecretFlag, parseSshFlag, type RunSandboxOptions } from '../build/mounts/runOptions.js';
 import { probeCgroups, type ResourceLimits } from '../isolation/cgroups.js';
 import { TsbuildError } from '../errors.js';
 import { openSshAgents } from '../build/sshAgent.js';
-
-const many = { multiple: true as const, multipleNonGreedy: true, default: [] as string[] };
-
-export const RUN_SANDBOX_FLAGS = {
-  secret: Flags.string({ description: 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable)', ...many }),
-  ssh: Flags.string({ description: 'ssh agent for RUN --mount=type=ssh: default, ID=SOCKET or ID=KEYFILE[,KEYFILE] (repeatable)', ...many }),
-  'cap-add': Flags.string({ description: "add a capability to RUN steps' default set (repeatable)", ...many }),
-  'security-opt': Flags.string({ description: 'seccomp=unconfined or no-new-privileges (repeatable)', ...many }),
-  memory: Flags.string({ description: 'memory limit for each RUN step, e.g. 512m (needs cgroups: root, or cgroup v2 delegation)' }),
-  cpus: Flags.string({ description: 'CPU limit for each RUN step, e.g. 1.5' }),
-  'pids-limit': Flags.integer({ description: 'process limit for each RUN step', min: 1 }),
-  allow: Flags.string({ description: 'grant an entitlement: security.insecure (for RUN --security=insecure)', ...many }),
-};
 
 type SandboxFlags = { secret: string[]; ssh: string[]; 'cap-add': string[]; 'security-opt': string[]; allow: string[]; memory?: string | undefined; cpus?: string | undefined; 'pids-limit'?: number | undefined };
 
