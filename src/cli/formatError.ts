@@ -1,5 +1,5 @@
 /** Turns any failure into the one message a user reads. Only the CLI formats errors. */
-import { Errors } from '@oclif/core';
+import * as Errors from '@oclif/core/errors';
 import { DockerfileError } from '../dockerfile/dockerfileError.js';
 import { TsbuildError } from '../errors.js';
 

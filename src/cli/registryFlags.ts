@@ -1,5 +1,5 @@
 /** The registry-related flags several commands share, and the client they configure. */
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import type { TsbuildConfig } from '../config/loadConfig.js';
 import { fileCredentialLookup } from '../transport/registryAuth.js';
 import { RegistryClient, type RegistryClientOptions } from '../transport/registryClient.js';
