@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'BUILD_ARG'
   | 'RUN_FAILED'
   | 'COPY_SOURCE'
+  | 'SYMLINK_LOOP'
   | 'CONTEXT'
   | 'ISOLATION_SETUP'
   | 'ISOLATION_UNAVAILABLE'

@@ -6,6 +6,7 @@
  */
 import { lstat, readlink } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { TsbuildError } from '../errors.js';
 
 const MAX_SYMLINKS = 255;
 
@@ -35,7 +36,10 @@ export async function resolveInRoot(root: string, path: string, opts: { followFi
       continue;
     }
     if (++hops > MAX_SYMLINKS) {
-      throw Object.assign(new Error(`too many levels of symbolic links resolving ${path}`), { code: 'ELOOP' });
+      // An image or context can hold a loop (`dev -> /dev`); it is its author's to fix.
+      throw new TsbuildError('SYMLINK_LOOP', `${posix.resolve('/', path)}: a symlink loop (more than ${MAX_SYMLINKS} links followed)`, {
+        hint: 'a symlink on this path leads back to itself (e.g. dev -> /dev): make it a directory or point it at a real path',
+      });
     }
     if (target.startsWith('/')) resolved.length = 0;
     pending = [...splitPath(target), ...pending];

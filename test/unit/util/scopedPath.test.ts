@@ -31,8 +31,10 @@ describe('resolveInRoot', () => {
   it('can leave the last component unresolved', async () => {
     expect(await resolveInRoot(root, '/escape', { followFinal: false })).toBe(join(root, 'escape'));
   });
-  it('refuses symlink loops', async () => {
-    await expect(resolveInRoot(root, '/loop1/x')).rejects.toMatchObject({ code: 'ELOOP' });
+  it('refuses symlink loops with a message naming the path', async () => {
+    await expect(resolveInRoot(root, 'loop1/x')).rejects.toMatchObject({ code: 'SYMLINK_LOOP', message: '/loop1/x: a symlink loop (more than 255 links followed)' });
+    await symlink('/self', join(root, 'self'));
+    await expect(resolveInRoot(root, '/self')).rejects.toMatchObject({ code: 'SYMLINK_LOOP', hint: expect.stringContaining('leads back to itself') });
   });
   it('resolves paths that do not exist yet', async () => {
     expect(await resolveInRoot(root, '/bin/new/dir/')).toBe(join(root, 'usr/bin/new/dir'));
