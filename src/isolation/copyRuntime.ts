@@ -6,7 +6,7 @@
  * everything after (stub cleanup, commit) is the same as for the overlay runtime.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, join, posix } from 'node:path';
 import { parseIdFile } from '../build/steps/resolveOwner.js';
 import { TsbuildError } from '../errors.js';
@@ -97,8 +97,17 @@ export async function resolveUser(root: string, user: string): Promise<StepUser>
 
 /** A minimal /dev for the chroot: device nodes need CAP_MKNOD, which `chroot` mode requires. */
 async function prepareDev(root: string): Promise<void> {
-  // Inside the root even where the image's /dev is a symlink (an absolute one would reach the host).
-  const dev = await resolveInRoot(root, '/dev');
+  const dev = join(root, 'dev');
+  // Refused, as the overlay runtime's helper refuses it: followed on the host, an image's
+  // `dev -> /x` would get the nodes made in the host's /x; resolved inside the root, they would
+  // land in a directory the layer diff keeps (or loop, `dev -> /dev`).
+  const st = await lstat(dev).catch(() => undefined);
+  if (st !== undefined && !st.isDirectory()) {
+    const what = st.isSymbolicLink() ? `a symlink (to ${await readlink(dev)})` : 'not a directory';
+    throw new TsbuildError('ISOLATION_SETUP', `setting up the RUN sandbox: /dev in the image is ${what}`, {
+      hint: "the sandbox makes its own /dev: make the image's /dev a directory (fix the base image, COPY or ADD that replaced it)",
+    });
+  }
   await mkdir(dev, { recursive: true });
   for (const [name, major, minor] of DEV_NODES) {
     if (await lstat(join(dev, name)).then(() => true, () => false)) continue;

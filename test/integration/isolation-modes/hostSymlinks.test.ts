@@ -121,4 +121,32 @@ describe('copy isolation modes and image symlinks that point at the host', () =>
       expect(res.stderr).not.toMatch(/\n\s+at /);
     });
   }
+
+  // The overlay runtime's helper refuses a /dev that is not a directory; chroot, which makes its
+  // own nodes there too, does the same.
+  for (const target of ['host dir', '/dev']) {
+    it(`chroot: an image whose /dev -> ${target} fails with one clear message naming the Dockerfile line, the host untouched`, async () => {
+      const host = await hostTarget(undefined);
+      const before = await hostState(host);
+      const link = target === '/dev' ? '/dev' : host;
+      const ctx = await makeContext('RUN echo never', { dev: link });
+      const res = await build(ctx, { isolation: 'chroot' });
+      expect(await hostState(host)).toEqual(before);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(`error: Dockerfile:6:1: RUN echo never: setting up the RUN sandbox: /dev in the image is a symlink (to ${link})\n`);
+      expect(res.stderr).toContain("hint: the sandbox makes its own /dev: make the image's /dev a directory");
+      expect(res.stderr).not.toMatch(/\n\s+at /);
+    });
+  }
+
+  it('proot: an image whose /dev -> a host dir runs with the host\'s devices bound, the host dir untouched', async () => {
+    const host = await hostTarget(undefined);
+    const before = await hostState(host);
+    const ctx = await makeContext('RUN echo x > /dev/null && head -c 3 /dev/zero | wc -c > /zeros', { dev: host });
+    const res = await build(ctx, { isolation: 'proot' });
+    expect(res.code, res.stderr).toBe(0);
+    expect(await hostState(host)).toEqual(before);
+    const rootfs = await unpackOciImage(res.layout, '1');
+    expect((await readFile(join(rootfs, 'zeros'), 'utf8')).trim()).toBe('3');
+  });
 });
