@@ -6,7 +6,7 @@
  * everything after (stub cleanup, commit) is the same as for the overlay runtime.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, join, posix } from 'node:path';
 import { parseIdFile } from '../build/steps/resolveOwner.js';
 import { TsbuildError } from '../errors.js';
@@ -14,6 +14,7 @@ import type { XattrFlavor } from '../layer/layerTar.js';
 import type { StoreKind } from '../layer/ownerXattrs.js';
 import { diffCopy, materializeLayers } from '../snapshot/copySnapshot.js';
 import { mknodChar } from '../util/fsx.js';
+import { lstatIfExists } from '../util/lstatIfExists.js';
 import { resolveInRoot } from '../util/scopedPath.js';
 import { locateHelper } from './helperPath.js';
 import type { RunOutput, RunResult, RunSpec, Runtime } from './runtime.js';
@@ -101,7 +102,7 @@ async function prepareDev(root: string): Promise<void> {
   // Refused, as the overlay runtime's helper refuses it: followed on the host, an image's
   // `dev -> /x` would get the nodes made in the host's /x; resolved inside the root, they would
   // land in a directory the layer diff keeps (or loop, `dev -> /dev`).
-  const st = await lstat(dev).catch(() => undefined);
+  const st = await lstatIfExists(dev);
   if (st !== undefined && !st.isDirectory()) {
     const what = st.isSymbolicLink() ? `a symlink (to ${await readlink(dev)})` : 'not a directory';
     throw new TsbuildError('ISOLATION_SETUP', `setting up the RUN sandbox: /dev in the image is ${what}`, {
@@ -110,13 +111,13 @@ async function prepareDev(root: string): Promise<void> {
   }
   await mkdir(dev, { recursive: true });
   for (const [name, major, minor] of DEV_NODES) {
-    if (await lstat(join(dev, name)).then(() => true, () => false)) continue;
+    if ((await lstatIfExists(join(dev, name))) !== undefined) continue;
     await mknodChar(join(dev, name), major, minor, 0o666);
     // mknod's mode went through the umask; a non-root USER must still write /dev/null.
     await chmod(join(dev, name), 0o666);
   }
   for (const [name, target] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']] as const) {
-    if (!(await lstat(join(dev, name)).then(() => true, () => false))) await symlink(target, join(dev, name));
+    if ((await lstatIfExists(join(dev, name))) === undefined) await symlink(target, join(dev, name));
   }
   await mkdir(join(dev, 'shm'), { recursive: true, mode: 0o1777 });
 }
@@ -143,7 +144,7 @@ async function showHostFiles(root: string, spec: RunSpec): Promise<string[]> {
     // Resolved inside the root: an image whose /etc is a symlink (even an absolute one) must not
     // get a host file written through it.
     const target = await resolveInRoot(root, rel, { followFinal: false });
-    const st = await lstat(target).catch(() => undefined);
+    const st = await lstatIfExists(target);
     const content = await readFile(host).catch(() => undefined);
     if (!st?.isFile() || content === undefined) continue;
     await writeFile(target, content);

@@ -1,8 +1,9 @@
-import { constants as fsConstants, type Stats } from 'node:fs';
-import { chmod, link, lstat, lutimes, mkdir, open, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, link, lutimes, mkdir, open, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { applyTreeOps, lsetxattr, mknodRaw, type EntryMeta, type TreeOp } from '../util/fsx.js';
+import { lstatIfExists } from '../util/lstatIfExists.js';
 import type { XattrFlavor } from './layerTar.js';
 import type { OwnerWriter } from './ownerWriter.js';
 import { isBookkeepingXattr } from './ownerXattrs.js';
@@ -300,8 +301,8 @@ export class TreeWriter {
       if (this.realDirs.has(rel)) continue;
       await this.settle();
       const abs = join(this.dest, rel);
-      const st = await lstatOrNull(abs);
-      if (st === null) {
+      const st = await lstatIfExists(abs);
+      if (st === undefined) {
         await mkdir(abs, 0o755);
         await chmod(abs, 0o755);
       } else if (!st.isDirectory()) {
@@ -316,19 +317,19 @@ export class TreeWriter {
     for (let i = 1; i < target.length; i++) {
       const rel = target.slice(0, i).join('/');
       if (this.realDirs.has(rel)) continue;
-      const st = await lstatOrNull(join(this.dest, rel));
+      const st = await lstatIfExists(join(this.dest, rel));
       if (!st?.isDirectory()) throw invalidEntry(`${e.path}: hardlink target ${e.linkpath} is not inside the layer`);
       this.realDirs.add(rel);
     }
     const abs = join(this.dest, ...target);
-    const st = await lstatOrNull(abs);
-    if (st === null || st.isDirectory()) throw invalidEntry(`${e.path}: hardlink target ${e.linkpath} is not a file in the layer`);
+    const st = await lstatIfExists(abs);
+    if (st === undefined || st.isDirectory()) throw invalidEntry(`${e.path}: hardlink target ${e.linkpath} is not a file in the layer`);
     return abs;
   }
 
   /** Clears the way for a new entry; never follows a symlink (rm removes the link itself). */
   private async remove(rel: string, abs: string): Promise<void> {
-    if ((await lstatOrNull(abs)) === null) return;
+    if ((await lstatIfExists(abs)) === undefined) return;
     await rm(abs, { recursive: true, force: true });
     for (const set of [this.realDirs, this.dirMeta] as const) {
       for (const key of set.keys()) if (key === rel || key.startsWith(`${rel}/`)) set.delete(key);
@@ -389,15 +390,6 @@ function cleanPath(name: string): string[] {
 function isRefused(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'EPERM' || code === 'EACCES' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EINVAL';
-}
-
-async function lstatOrNull(path: string): Promise<Stats | null> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }
 
 async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {

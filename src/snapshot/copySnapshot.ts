@@ -14,6 +14,7 @@ import { ownerWriterFor, type OwnerWriter } from '../layer/ownerWriter.js';
 import { devMajor, devMinor, entryMeta, OWNER_XATTR, type Owner, type StoreKind } from '../layer/ownerXattrs.js';
 import { lgetxattrs, lsetxattr, mknodRaw } from '../util/fsx.js';
 import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../util/fileType.js';
+import { lstatIfExists } from '../util/lstatIfExists.js';
 
 
 interface BaselineEntry {
@@ -55,15 +56,6 @@ function isOverlayXattr(name: string): boolean {
 async function isOpaque(abs: string, flavor: XattrFlavor): Promise<boolean> {
   const xattrs = await lgetxattrs(abs);
   return xattrs.some(([k, v]) => k === `${flavor}.overlay.opaque` && v.toString() === 'y');
-}
-
-async function lstatOrUndefined(abs: string): Promise<BigIntStats | undefined> {
-  try {
-    return await lstat(abs, { bigint: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-    throw err;
-  }
 }
 
 /**
@@ -127,7 +119,7 @@ export async function materializeLayers(
         const chain = [dirLayers[layer]!];
         if (!(await isOpaque(src, opts.flavor))) {
           for (let j = layer + 1; j < dirLayers.length; j++) {
-            const below = await lstatOrUndefined(join(dirLayers[j]!, childRel));
+            const below = await lstatIfExists(join(dirLayers[j]!, childRel), { bigint: true });
             if (below === undefined) continue;
             if (kind(below) !== S_IFDIR) break;
             chain.push(dirLayers[j]!);

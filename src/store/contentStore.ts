@@ -6,6 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TsbuildError, wrapError } from '../errors.js';
 import { lgetxattrs, lsetxattr } from '../util/fsx.js';
+import { pathExists } from '../util/lstatIfExists.js';
 import { testPausePoint } from '../util/testPause.js';
 import { digestFromHex, digestHex } from './digest.js';
 
@@ -84,11 +85,11 @@ export class ContentStore {
   async has(digest: string, signal?: AbortSignal): Promise<boolean> {
     const path = this.blobPath(digest);
     if (this.verified.has(digest)) {
-      if (await exists(path)) return true;
+      if (await pathExists(path)) return true;
       this.verified.delete(digest);
       return false;
     }
-    if (!(await exists(path))) return false;
+    if (!(await pathExists(path))) return false;
     if (await isMarkedVerified(path)) {
       this.verified.add(digest);
       return true;
@@ -200,7 +201,7 @@ export class ContentStore {
   /** @internal Installs a finished temp file as `digest`. */
   async install(tmpPath: string, digest: string): Promise<void> {
     const dest = this.blobPath(digest);
-    if (this.verified.has(digest) && (await exists(dest))) {
+    if (this.verified.has(digest) && (await pathExists(dest))) {
       await rm(tmpPath, { force: true });
       return;
     }
@@ -335,16 +336,6 @@ async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
   while (off < chunk.length) {
     const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
     off += bytesWritten;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
   }
 }
 

@@ -11,6 +11,7 @@ import { TsbuildError } from '../../errors.js';
 import type { SandboxMount } from '../../isolation/runtime.js';
 import type { ActiveSnapshot } from '../../snapshot/snapshotter.js';
 import { withLockFile } from '../../util/lockFile.js';
+import { pathExists } from '../../util/lstatIfExists.js';
 import { resolveInRoot } from '../../util/scopedPath.js';
 import type { ImageRootfs, StepContext } from '../stepContext.js';
 import type { CacheMount, RunMount } from './parseMount.js';
@@ -54,10 +55,6 @@ async function withCacheLocks<T>(locked: readonly CacheMount[], ctx: StepContext
 
 function cacheKey(id: string): string {
   return createHash('sha256').update(id).digest('hex');
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
 }
 
 async function prepareOne(instr: RunInstruction, m: RunMount, ctx: StepContext, out: PreparedMounts, cleanups: Cleanup[], locked: CacheMount[]): Promise<void> {
@@ -106,7 +103,7 @@ async function prepareOne(instr: RunInstruction, m: RunMount, ctx: StepContext, 
         dir = await mkdtemp(`${dir}.private-`);
         cleanups.push(() => rm(dir, { recursive: true, force: true }));
       }
-      if (!(await exists(join(dir, '.tsbuild-cache')))) {
+      if (!(await pathExists(join(dir, '.tsbuild-cache')))) {
         // First use: the data dir is made (or seeded from `from`) with the mount's owner and mode.
         const data = join(dir, 'data');
         await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -126,7 +123,7 @@ async function prepareOne(instr: RunInstruction, m: RunMount, ctx: StepContext, 
     case 'bind': {
       const root = m.from === undefined ? services.contextDir : await sourceRoot(instr, m.from, ctx, cleanups);
       const source = await resolveInRoot(root, posix.resolve('/', m.source));
-      if (!(await exists(source))) throw new TsbuildError('COPY_SOURCE', `mount source ${m.source} not found${m.from ? ` in ${m.from}` : ' in the build context'}`);
+      if (!(await pathExists(source))) throw new TsbuildError('COPY_SOURCE', `mount source ${m.source} not found${m.from ? ` in ${m.from}` : ' in the build context'}`);
       if (m.readonly) {
         out.mounts.push({ type: 'bind', source, target: m.target, readonly: true });
         return;
