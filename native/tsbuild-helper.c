@@ -6,6 +6,10 @@
  *   enter [--uid-map C:H:N]... [--gid-map C:H:N]... -- CMD...
  *       New mount namespace (plus a user namespace when not root), then exec CMD with
  *       TSBUILD_IN_NAMESPACE=1. Maps with more than one line go through newuidmap/newgidmap.
+ *   enter --auto -- CMD...
+ *       The same with this user's maps read from /etc/subuid and /etc/subgid, for the launcher
+ *       bin/tsbuild; where the namespace cannot be had (or CMD exits 120: "not in here"), CMD
+ *       runs outside it with TSBUILD_LAUNCHER=outside instead.
  *   run
  *       One RUN step (with its --mount entries, Docker's seccomp profile, masked /proc paths). The spec arrives on fd 3, setup failures leave on fd 4 as records
  *       (wire format: src/isolation/protocol.ts, the only TS file that knows it).
@@ -48,6 +52,7 @@
 
 #include "seccomp.h"
 #include "chowntrap.h"
+#include "subid.h"
 
 #define SPEC_FD 3
 #define RECORD_FD 4
@@ -451,8 +456,9 @@ static int write_file(const char *path, const char *content) {
   return err;
 }
 
-/* Runs newuidmap/newgidmap PID C H N ...; returns its exit code (127: not installed). */
-static int run_idmap_tool(const char *tool, pid_t pid, const struct idmap_args *m) {
+/* Runs newuidmap/newgidmap PID C H N ...; returns its exit code (127: not installed). `quiet`
+ * sends the tool's own complaints to /dev/null (enter --auto then goes on outside). */
+static int run_idmap_tool(const char *tool, pid_t pid, const struct idmap_args *m, bool quiet) {
   char **args = calloc(m->n * 3 + 3, sizeof *args);
   char pidbuf[32];
   if (args == NULL) return EXIT_SETUP;
@@ -471,6 +477,10 @@ static int run_idmap_tool(const char *tool, pid_t pid, const struct idmap_args *
   pid_t child = fork();
   if (child < 0) return EXIT_SETUP;
   if (child == 0) {
+    if (quiet) {
+      int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (null >= 0) dup2(null, 2);
+    }
     execvp(tool, args);
     _exit(errno == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
   }
@@ -486,28 +496,32 @@ static const char *user_name(void) {
 }
 
 /* Writes the child's maps: subordinate ranges through the setuid tools, else the one id this
- * user owns (which the kernel allows only with setgroups denied). */
-static void write_id_maps(pid_t child, const struct idmap_args *uids, const struct idmap_args *gids) {
+ * user owns (which the kernel allows only with setgroups denied). Returns 0, or an errno (-1: a
+ * tool failed) with what went wrong in `why`; `quiet` (enter --auto) keeps the tools silent. */
+static int write_id_maps(pid_t child, const struct idmap_args *uids, const struct idmap_args *gids,
+                         bool quiet, char *why, size_t cap) {
   char path[64];
   char line[64];
   bool single_uid = uids->n < 2;
   bool single_gid = gids->n < 2;
   if (!single_uid) {
-    int code = run_idmap_tool("newuidmap", child, uids);
+    int code = run_idmap_tool("newuidmap", child, uids, quiet);
     if (code == EXIT_NOTFOUND) {
       dprintf(2, "tsbuild: warning: newuidmap not found (install the uidmap package); only one uid "
                  "is mapped, chown to other ids will fail.\n");
       single_uid = true;
     } else if (code != 0) {
-      fail(0, "writing the uid map with newuidmap failed (exit %d); check /etc/subuid", code);
+      snprintf(why, cap, "writing the uid map with newuidmap failed (exit %d); check /etc/subuid", code);
+      return -1;
     }
   }
   if (!single_gid) {
-    int code = run_idmap_tool("newgidmap", child, gids);
+    int code = run_idmap_tool("newgidmap", child, gids, quiet);
     if (code == EXIT_NOTFOUND) {
       single_gid = true;
     } else if (code != 0) {
-      fail(0, "writing the gid map with newgidmap failed (exit %d); check /etc/subgid", code);
+      snprintf(why, cap, "writing the gid map with newgidmap failed (exit %d); check /etc/subgid", code);
+      return -1;
     }
   }
   if (uids->n < 2 || gids->n < 2)
@@ -520,17 +534,18 @@ static void write_id_maps(pid_t child, const struct idmap_args *uids, const stru
     snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
     snprintf(line, sizeof line, "0 %u 1\n", (unsigned)geteuid());
     int err = write_file(path, line);
-    if (err != 0) fail(err, "writing %s", path);
+    if (err != 0) return snprintf(why, cap, "writing %s", path), err;
   }
   if (single_gid) {
     snprintf(path, sizeof path, "/proc/%d/setgroups", (int)child);
     int err = write_file(path, "deny");
-    if (err != 0) fail(err, "writing %s", path);
+    if (err != 0) return snprintf(why, cap, "writing %s", path), err;
     snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
     snprintf(line, sizeof line, "0 %u 1\n", (unsigned)getegid());
     err = write_file(path, line);
-    if (err != 0) fail(err, "writing %s", path);
+    if (err != 0) return snprintf(why, cap, "writing %s", path), err;
   }
+  return 0;
 }
 
 static int mode_enter(int argc, char **argv) {
@@ -584,7 +599,11 @@ static int mode_enter(int argc, char **argv) {
   do n = read(sock, &c, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) return exit_code_of(wait_for(child)); /* the child said why on stderr */
-  if (rootless) write_id_maps(child, &uids, &gids);
+  if (rootless) {
+    char why[256];
+    int err = write_id_maps(child, &uids, &gids, false, why, sizeof why);
+    if (err != 0) fail(err < 0 ? 0 : err, "%s", why);
+  }
   c = 'g';
   if (write(sock, &c, 1) != 1) {
     kill(child, SIGKILL);
@@ -592,6 +611,155 @@ static int mode_enter(int argc, char **argv) {
   }
   close(sock);
   return exit_code_of(wait_for(child));
+}
+
+/* ------------------------------------------------------------------ mode: enter --auto */
+
+/* The launcher's (bin/tsbuild) way in: the maps worked out here from /etc/subuid and /etc/subgid
+ * (subid.h), and where the namespace cannot be had, the command runs outside instead, marked
+ * TSBUILD_LAUNCHER=outside, and the JS build picks its isolation as it always did. The JS side
+ * answers EXIT_LEAVE when it finds, inside, that the build must not run there (the config file
+ * asks for another isolation): the command then runs again outside. Keep in step with
+ * src/isolation/launcher.ts. */
+#define EXIT_LEAVE 120
+
+__attribute__((noreturn)) static void exec_outside(char **cmd) {
+  if (setenv("TSBUILD_LAUNCHER", "outside", 1) < 0) fail(errno, "setting the environment");
+  execvp(cmd[0], cmd);
+  int err = errno;
+  dprintf(2, "tsbuild-helper: executing %s: %s\n", cmd[0], strerror(err));
+  _exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+}
+
+static bool isolation_enters(const char *value) {
+  return strcmp(value, "auto") == 0 || strcmp(value, "rootless") == 0;
+}
+
+/* Whether the command asks for an isolation the namespace is not for: --isolation X,
+ * --isolation=X (the last one wins), else $TSBUILD_ISOLATION. A misreading only costs time:
+ * outside, the build enters on its own when it must; inside, the JS side checks again. */
+static bool other_isolation_asked(char **cmd) {
+  const char *asked = NULL;
+  for (size_t i = 1; cmd[i] != NULL && strcmp(cmd[i], "--") != 0; i++) {
+    if (strcmp(cmd[i], "--isolation") == 0 && cmd[i + 1] != NULL) asked = cmd[++i];
+    else if (strncmp(cmd[i], "--isolation=", 12) == 0) asked = cmd[i] + 12;
+  }
+  if (asked == NULL) asked = getenv("TSBUILD_ISOLATION");
+  return asked != NULL && asked[0] != '\0' && !isolation_enters(asked);
+}
+
+static char *path_join(const char *dir, const char *name) {
+  char *out;
+  return asprintf(&out, "%s/%s", dir, name) < 0 ? NULL : out;
+}
+
+/* probeRootless's last test, done here in the new namespace: an overlay with userxattr mounts
+ * in a scratch dir under $TMPDIR (or /tmp). Unmounted and removed again. */
+static bool overlay_works(void) {
+  const char *tmp = getenv("TMPDIR");
+  char *base = path_join(tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", "tsbuild-probe-XXXXXX");
+  if (base == NULL || mkdtemp(base) == NULL) return false;
+  static const char *const names[] = {"lower", "upper", "work", "merged"};
+  char *dirs[4] = {NULL, NULL, NULL, NULL};
+  bool ok = true;
+  for (size_t i = 0; i < 4 && ok; i++) ok = (dirs[i] = path_join(base, names[i])) != NULL && mkdir(dirs[i], 0700) == 0;
+  if (ok) {
+    const char *lowers[] = {dirs[0]};
+    struct overlay o = {.target = dirs[3], .lowers = lowers, .nlowers = 1, .upper = dirs[1], .work = dirs[2], .userxattr = true};
+    char detail[4096];
+    ok = mount_overlay(&o, detail, sizeof detail) == 0;
+    if (ok) umount2(dirs[3], MNT_DETACH);
+  }
+  /* overlay leaves work/work (and work/index on some kernels) behind */
+  for (size_t i = 0; i < 2 && dirs[2] != NULL; i++) {
+    char *inner = path_join(dirs[2], i == 0 ? "work" : "index");
+    if (inner != NULL) rmdir(inner);
+    free(inner);
+  }
+  for (size_t i = 0; i < 4; i++) {
+    if (dirs[i] != NULL) rmdir(dirs[i]);
+    free(dirs[i]);
+  }
+  rmdir(base);
+  free(base);
+  return ok;
+}
+
+/* This user's maps as enterArgs (src/isolation/enterNamespace.ts) gives them: its own id to 0
+ * and its subordinate ranges, matched by name or uid, after it. */
+static bool auto_maps(struct idmap_args *uids, struct idmap_args *gids) {
+  uid_t uid = getuid();
+  struct passwd *pw = getpwuid(uid);
+  const char *name = pw != NULL && pw->pw_name != NULL ? pw->pw_name : getenv("USER");
+  if (name != NULL && name[0] == '\0') name = NULL;
+  /* getpwuid's buffer is reused by later calls (user_name()): keep a copy */
+  char *owned = name != NULL ? strdup(name) : NULL;
+  if (name != NULL && owned == NULL) return false;
+  struct subid_ranges su = {0}, sg = {0};
+  char **ulines, **glines;
+  bool ok = subid_read("/etc/subuid", owned, (unsigned)uid, &su) && subid_read("/etc/subgid", owned, (unsigned)uid, &sg) &&
+            subid_map_lines((unsigned)uid, &su, &ulines, &uids->n) && subid_map_lines((unsigned)getgid(), &sg, &glines, &gids->n);
+  free(owned);
+  free(su.items);
+  free(sg.items);
+  if (!ok) return false;
+  uids->lines = (const char **)ulines;
+  gids->lines = (const char **)glines;
+  return true;
+}
+
+static int mode_enter_auto(char **cmd) {
+  if (cmd[0] == NULL) fail(0, "usage: enter --auto -- CMD...");
+  const char *inside = getenv("TSBUILD_IN_NAMESPACE");
+  if (inside != NULL && strcmp(inside, "1") == 0) {
+    execvp(cmd[0], cmd);
+    fail(errno, "executing %s", cmd[0]);
+  }
+  if (other_isolation_asked(cmd)) exec_outside(cmd);
+  bool rootless = geteuid() != 0;
+  struct idmap_args uids = {NULL, 0}, gids = {NULL, 0};
+  if (rootless && !auto_maps(&uids, &gids)) exec_outside(cmd);
+  /* Unlike plain enter, no death signal tied to the caller: this process is the command the user
+   * started (a shell running it in the background may exit first). */
+  int sock;
+  pid_t child = fork_with_socket(&sock);
+  if (child == 0) {
+    char c = unshare(CLONE_NEWNS | (rootless ? CLONE_NEWUSER : 0)) == 0 ? 'r' : 'n';
+    if (write(sock, &c, 1) != 1 || c != 'r') _exit(EXIT_LEAVE);
+    if (read(sock, &c, 1) != 1 || c != 'g') _exit(EXIT_LEAVE);
+    close(sock);
+    if (rootless) {
+      if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) _exit(EXIT_LEAVE);
+      die_with_parent(0);
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) _exit(EXIT_LEAVE);
+    if (rootless && !overlay_works()) _exit(EXIT_LEAVE);
+    if (setenv("TSBUILD_IN_NAMESPACE", "1", 1) < 0 || setenv("TSBUILD_LAUNCHER", "entered", 1) < 0) _exit(EXIT_LEAVE);
+    reset_signals();
+    execvp(cmd[0], cmd);
+    int err = errno;
+    dprintf(2, "tsbuild-helper: executing %s: %s\n", cmd[0], strerror(err));
+    _exit(err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC);
+  }
+  char c = 0;
+  ssize_t n;
+  do n = read(sock, &c, 1);
+  while (n < 0 && errno == EINTR);
+  bool go = n == 1 && c == 'r';
+  if (go && rootless) {
+    char why[256];
+    go = write_id_maps(child, &uids, &gids, true, why, sizeof why) == 0;
+  }
+  if (go) {
+    c = 'g';
+    go = write(sock, &c, 1) == 1;
+  }
+  close(sock);
+  if (!go) kill(child, SIGKILL);
+  int status = wait_for(child);
+  forward_pid = 0;
+  if (!go || (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_LEAVE)) exec_outside(cmd);
+  return exit_code_of(status);
 }
 
 /* ------------------------------------------------------------------ mode: run — spec */
@@ -1519,6 +1687,8 @@ static int mode_chown_trap(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
+  if (strcmp(mode, "enter") == 0 && argc > 3 && strcmp(argv[2], "--auto") == 0 && strcmp(argv[3], "--") == 0)
+    return mode_enter_auto(argv + 4);
   if (strcmp(mode, "enter") == 0) return mode_enter(argc, argv);
   if (strcmp(mode, "run") == 0) return mode_run();
   if (strcmp(mode, "mount-overlay") == 0) return mode_mount_overlay(argc, argv);
