@@ -620,7 +620,7 @@ static int mode_enter(int argc, char **argv) {
  * TSBUILD_LAUNCHER=outside, and the JS build picks its isolation as it always did. The JS side
  * answers EXIT_LEAVE when it finds, inside, that the build must not run there (the config file
  * asks for another isolation): the command then runs again outside. Keep in step with
- * src/isolation/launcher.ts. */
+ * src/isolation/launcher.ts and LEAVE_NAMESPACE_EXIT in src/cli/formatError.ts. */
 #define EXIT_LEAVE 120
 
 __attribute__((noreturn)) static void exec_outside(char **cmd) {

@@ -3,12 +3,22 @@ import * as Errors from '@oclif/core/errors';
 import { DockerfileError } from '../dockerfile/dockerfileError.js';
 import { TsbuildError } from '../errors.js';
 
+/**
+ * The exit code of a build the launcher started inside tsbuild's namespace that must run outside
+ * it (isolation/launcher.ts): the helper's waiting parent runs the command again outside
+ * (EXIT_LEAVE in native/tsbuild-helper.c). Nothing is printed: the user sees the second run.
+ */
+export const LEAVE_NAMESPACE_EXIT = 120;
+
 export interface FormattedError {
   text: string;
   exitCode: number;
 }
 
 export function formatError(err: unknown, opts: { debug: boolean; suggestion?: string }): FormattedError {
+  if (err instanceof TsbuildError && err.code === 'LEAVE_NAMESPACE') {
+    return { text: opts.debug ? `debug: ${err.message}: running it again outside\n` : '', exitCode: LEAVE_NAMESPACE_EXIT };
+  }
   const lines: string[] = [];
   let exitCode = 1;
   if (err instanceof DockerfileError) {

@@ -12,7 +12,7 @@ import { formatError } from './formatError.js';
 
 /** Every command's id (commands.ts is the table; a unit test keeps the two equal), known here without loading any command. */
 export const COMMAND_IDS = ['bake', 'build', 'cache', 'completion', 'fsck', 'images', 'info', 'inspect', 'lint', 'login', 'logout', 'pull', 'push', 'rmi', 'tag'] as const;
-const PASS_THROUGH = new Set(['--help', '-h', '--version', 'help']);
+export const PASS_THROUGH = new Set(['--help', '-h', '--version', 'help']);
 
 /** `tsbuild -t app:1 .` means `tsbuild build -t app:1 .`, as with buildah bud / docker build. */
 export function withDefaultCommand(argv: readonly string[]): string[] {

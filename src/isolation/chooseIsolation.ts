@@ -66,7 +66,8 @@ function missingFor(mode: IsolationMode, caps: IsolationCapabilities): string[] 
   return [];
 }
 
-const AUTO_ROOTLESS: IsolationChoice = { mode: 'rootless', reason: 'auto: namespaces and overlay work here', missing: [] };
+export const AUTO_ROOTLESS_REASON = 'auto: namespaces and overlay work here';
+const AUTO_ROOTLESS: IsolationChoice = { mode: 'rootless', reason: AUTO_ROOTLESS_REASON, missing: [] };
 
 /** `auto`'s answer where the rootless probe alone shows rootless works, else undefined (probe the rest). */
 export function autoRootless(caps: RootlessCapabilities): IsolationChoice | undefined {

@@ -3,8 +3,9 @@ import { readFile } from 'node:fs/promises';
 import type { XattrFlavor } from '../layer/layerTar.js';
 import type { StoreKind } from '../layer/ownerXattrs.js';
 import { storeXattrFlavor } from '../store/storeRoot.js';
-import { autoRootless, chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
+import { AUTO_ROOTLESS_REASON, autoRootless, chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
 import { inNamespace } from './enterNamespace.js';
+import { enteredByLauncher, leaveNamespace, mustLeaveNamespace } from './launcher.js';
 import { assertNoneAllowed } from './noneRuntime.js';
 import { CAP_SYS_ADMIN, hasCap, isIdentityMap, probeCapabilities, probeRootless } from './probe.js';
 
@@ -21,9 +22,12 @@ export function isolationRequest(flag: string | undefined, config: string | unde
 /**
  * Which isolation this build gets. Inside the namespace re-exec the answer is rootless (that is
  * why the process is there), with the reason the parent found; elsewhere the environment is probed.
+ * Inside the namespace the launcher entered (src/isolation/launcher.ts), a request for another
+ * isolation (from the config file: the helper saw the flags) sends the build back outside.
  */
 export async function pickIsolation(request: IsolationRequest, env: NodeJS.ProcessEnv = process.env): Promise<IsolationChoice> {
-  if (inNamespace(env)) return { mode: 'rootless', reason: env[REASON_ENV] ?? 'inside the build namespace', missing: [] };
+  if (mustLeaveNamespace(request, env)) leaveNamespace(request);
+  if (inNamespace(env)) return { mode: 'rootless', reason: env[REASON_ENV] ?? launcherReason(request, env), missing: [] };
   // Asked for by name: no probe, it fails as it always did where it cannot work.
   if (request === 'rootless') return { mode: 'rootless', reason: 'asked for with --isolation rootless', missing: [] };
   // Rootless first, with only its own probes (a spawn or two); the full probe only when it is out.
@@ -35,6 +39,12 @@ export async function pickIsolation(request: IsolationRequest, env: NodeJS.Proce
   // Before anything else happens: `none` replaces `/`, so only a throw-away container may use it.
   if (choice.mode === 'none') await assertNoneAllowed(env);
   return choice;
+}
+
+/** Why a build the launcher entered runs rootless: its helper found what auto's probe looks for. */
+function launcherReason(request: IsolationRequest, env: NodeJS.ProcessEnv): string {
+  if (!enteredByLauncher(env)) return 'inside the build namespace';
+  return request === 'rootless' ? 'asked for with --isolation rootless' : AUTO_ROOTLESS_REASON;
 }
 
 /** The environment for the rootless re-exec, so the build inside can say why it runs there. */
