@@ -91,6 +91,11 @@ export interface RunAsOptions {
   env?: Record<string, string>;
   input?: string;
   signal?: AbortSignal;
+  /**
+   * A command setpriv itself runs under, as root (e.g. `strace -f -o FILE`: a root tracer keeps
+   * setuid newuidmap working, which a tracer running as the user would not).
+   */
+  via?: readonly string[];
 }
 
 /**
@@ -112,9 +117,11 @@ export function runAs(user: TestUser, cmd: string, args: readonly string[], opts
     ...opts.env,
   };
   const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const setpriv = ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'env', '-i', ...envArgs, cmd, ...args];
+  const [first, ...rest] = [...(opts.via ?? []), ...setpriv] as [string, ...string[]];
   return execCommand(
-    'setpriv',
-    [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'env', '-i', ...envArgs, cmd, ...args],
+    first,
+    rest,
     {
       cwd: opts.cwd ?? user.home,
       ...(opts.input === undefined ? {} : { input: opts.input }),

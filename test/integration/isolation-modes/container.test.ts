@@ -4,7 +4,7 @@
  * with --isolation auto, and the image equals, digest for digest with SOURCE_DATE_EPOCH, the one
  * built rootless on the host.
  */
-import { chmod, cp, readFile, readdir, realpath, writeFile } from 'node:fs/promises';
+import { chmod, cp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxLayout, seedBusybox, startRegistry, type TestRegistry } from '../../helpers/registry.js';
@@ -12,13 +12,7 @@ import { manifestDigest } from '../../helpers/ociLayout.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
 import { SPINE_DOCKERFILE } from '../../helpers/spineDockerfile.js';
-import { noneNodeArgs, runInUnprivilegedContainer } from './unprivilegedContainer.js';
-
-/** The checkout, and its node_modules where that is a link elsewhere (a git worktree's). */
-async function repoBinds(): Promise<string[]> {
-  const modules = await realpath(join(repoRoot(), 'node_modules'));
-  return modules.startsWith(`${repoRoot()}/`) ? [repoRoot()] : [repoRoot(), modules];
-}
+import { noneNodeArgs, repoBinds, runInUnprivilegedContainer } from './unprivilegedContainer.js';
 
 
 describe('tsbuild in an unprivileged container', () => {

@@ -15,6 +15,7 @@ import { mkdir, readFile, realpath, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path';
 import { execCommand, type ExecResult } from '../../helpers/exec.js';
 import { makeTempDir, removeTree } from '../../helpers/tmp.js';
+import { repoRoot } from '../../helpers/tsbuild.js';
 
 /** Docker's default capability set (moby/oci/caps/defaults.go). */
 export const DOCKER_DEFAULT_CAPS = [
@@ -144,6 +145,12 @@ export async function runInUnprivilegedContainer(opts: ContainerRun): Promise<Ex
     await execCommand('runc', ['--root', stateDir, 'delete', '--force', id]).catch(() => undefined);
     await removeTree(stateDir);
   }
+}
+
+/** The checkout, and its node_modules where that is a link elsewhere (a git worktree's): the read-only binds a container needs to run tsbuild. */
+export async function repoBinds(): Promise<string[]> {
+  const modules = await realpath(join(repoRoot(), 'node_modules'));
+  return modules.startsWith(`${repoRoot()}/`) ? [repoRoot()] : [repoRoot(), modules];
 }
 
 /**
