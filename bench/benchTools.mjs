@@ -31,7 +31,8 @@ export async function measure(argv, { cwd, env, timeFile, user, signal } = {}) {
 
 export function tsbuildTool(repo, work, registry) {
   const store = join(work, 'tsbuild-store');
-  const cli = [process.execPath, join(repo, 'bin/run.js')];
+  // The command a user runs: the launcher, which enters the namespace before Node starts.
+  const cli = [join(repo, 'bin/tsbuild')];
   return {
     name: 'tsbuild',
     store,
