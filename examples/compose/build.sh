@@ -13,4 +13,4 @@ if [ ! -f "$work/busybox/index.json" ]; then
     unshare --map-root-user --map-auto "$repo/fixtures/busybox/make-busybox-image.sh" "$work/busybox" latest >/dev/null
   fi
 fi
-BASE_LAYOUT="$work/busybox" "$repo/bin/run.js" bake -f "$here/compose.yaml" "$@"
+BASE_LAYOUT="$work/busybox" "$repo/bin/tsbuild" bake -f "$here/compose.yaml" "$@"

@@ -21,8 +21,8 @@ if [ ! -f "$work/busybox/index.json" ]; then
   fi
 fi
 
-"$repo/bin/run.js" build --progress plain -t hello:1 \
+"$repo/bin/tsbuild" build --progress plain -t hello:1 \
   --build-context "busybox=oci-layout://$work/busybox:latest" \
   -o "type=oci,dest=$work/hello-oci,tar=false" \
   "$here"
-echo "OCI layout written to $work/hello-oci (tag 1); list the store with: $repo/bin/run.js images"
+echo "OCI layout written to $work/hello-oci (tag 1); list the store with: $repo/bin/tsbuild images"
