@@ -13,7 +13,6 @@ import type { ContentStore } from '../store/contentStore.js';
 import type { ImageStore } from '../store/imageStore.js';
 import { resolveImage } from '../transport/resolveImage.js';
 import type { RegistryClient } from '../transport/registryClient.js';
-import { RegistrySource } from '../transport/registrySource.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import type { ImageSource } from '../transport/types.js';
 import type { ProgressSink } from './progress.js';
@@ -24,7 +23,8 @@ export interface ImageResolverDeps {
   content: ContentStore;
   images: ImageStore;
   snapshots: Snapshotter;
-  registry: () => RegistryClient;
+  /** Made on the first pull: a build the store serves never loads the registry client. */
+  registry: () => Promise<RegistryClient>;
   /** `--build-context NAME=oci-layout://PATH[:TAG]` opened as a source. */
   openContext: (name: string) => ImageSource | undefined;
   platform: Platform;
@@ -69,7 +69,8 @@ export class ImageResolver {
       }
       this.#deps.beforeFetch?.(`pulling ${name}`);
       this.#deps.progress.emit({ type: 'info', message: `pulling ${name}`, time: Date.now() });
-      return this.#fetch(new RegistrySource(this.#deps.registry(), ref), signal, want);
+      const { RegistrySource } = await import('../transport/registrySource.js');
+      return this.#fetch(new RegistrySource(await this.#deps.registry(), ref), signal, want);
     });
   }
 

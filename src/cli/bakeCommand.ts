@@ -27,7 +27,8 @@ import type { ServiceBuild } from './composeProject.js';
 import { humanDuration } from './humanSize.js';
 import { JsonProgress } from './jsonProgress.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
-import { makeRegistryClient, openSessionStore } from './session.js';
+import { makeRegistryClient } from './registryFlags.js';
+import { openSessionStore } from './session.js';
 import { envEpoch } from './buildFromFlags.js';
 import { ociLayoutPaths, openOciLayoutContext, runBuild } from './runBuild.js';
 import { RUN_SANDBOX_FLAGS } from './buildFlags.js';
@@ -214,7 +215,7 @@ export class BakeCommand extends Command {
         noCacheStages: new Set(),
         ...(remote ? { remoteCache: remote } : {}),
       },
-      { store, registry, progress, signal, isolation: ctx.isolation, keep: ctx.keep, chownTrap: ctx.chownTrap },
+      { store, registry: async () => registry, progress, signal, isolation: ctx.isolation, keep: ctx.keep, chownTrap: ctx.chownTrap },
     ).finally(() => remote?.close());
     for (const spec of ctx.cache.to) info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
     return result;

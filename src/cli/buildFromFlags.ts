@@ -5,19 +5,15 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseAnnotationFlags } from '../build/buildAnnotations.js';
-import { exportCacheTo, openCacheFrom } from '../cache/cacheTransfer.js';
-import { parseCacheSpec, type CacheSpec } from '../cache/remoteCache.js';
+import type { CacheSpec } from '../cache/remoteCache.js';
 import { HeldProgress, teeProgress, type ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
 import { loadConfig } from '../config/loadConfig.js';
-import { openDestination } from '../transport/openDestination.js';
 import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { inNamespace, needsNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
 import { NONE_WARNING, copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
 import { openStore, defaultStoreRoot } from '../store/storeRoot.js';
-import { copyImage } from '../transport/copyImage.js';
-import { StoreImageSource } from '../transport/storeSource.js';
 import type { BuildArgs, BuildFlags } from './buildFlags.js';
 import { registryHostsOf } from './registryHostsOf.js';
 import { BuildReporter } from './buildReporter.js';
@@ -29,8 +25,9 @@ import { writeBuildOutputs } from './buildOutputs.js';
 import { parseKeyValues } from './parseKeyValues.js';
 import { parseOutputSpec } from './outputSpec.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
-import { makeRegistryClient, openSessionStore } from './session.js';
+import { openSessionStore } from './session.js';
 import { withSignals } from './signals.js';
+import { lazy } from '../util/lazy.js';
 import { ociLayoutPaths, openOciLayoutContext, runBuild } from './runBuild.js';
 
 /** Runs a build from parsed flags and args; sets process.exitCode, throws expected failures as TsbuildError. */
@@ -86,10 +83,14 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
   progress.emit({ type: 'info', message: isolationLine(isolation), time: Date.now() });
   if (isolation.mode === 'none') process.stderr.write(`${NONE_WARNING}\n`);
   const store = isolation.mode === 'rootless' ? await openSessionStore(rootDir, 'native') : await openStore(rootDir, await copyStoreOptions(rootDir));
-  const insecureHosts = flags['tls-verify']
-    ? []
-    : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
-  const registry = makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts], process.env, config, store);
+  // Made on first use: a build the store serves whole never loads the registry client.
+  const registry = lazy(async () => {
+    const insecureHosts = flags['tls-verify']
+      ? []
+      : registryHostsOf(dockerfile.text, { buildArgs, namedContexts: new Set(namedContexts.keys()), refs: [...flags.tag, ...flags.destination], ...(flags.target ? { target: flags.target } : {}) });
+    const { makeRegistryClient } = await import('./registryFlags.js');
+    return makeRegistryClient([...flags['insecure-registry'], ...config.registries.insecure, ...insecureHosts], process.env, config, store);
+  });
   let sandbox: RunSandbox | undefined;
   let enter = false;
   try {
@@ -100,11 +101,11 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
       // A dropped try stops its other stages at once, before the build goes in.
       const dropTry = new AbortController();
       const signal = held ? AbortSignal.any([interrupted, dropTry.signal]) : interrupted;
-      const cacheTo = flags['cache-to'].map((t) => parseCacheSpec(t, 'to'));
-      const [cacheFromSpec, ...moreFrom] = flags['cache-from'].map((t) => parseCacheSpec(t, 'from'));
-      if (moreFrom.length > 0) throw new TsbuildError('USAGE', 'only one --cache-from is supported yet');
+      const { from: cacheFromSpec, to: cacheTo } = await cacheSpecs(flags['cache-from'], flags['cache-to']);
       const remote = cacheFromSpec
-        ? await openCacheFrom(cacheFromSpec, { registry, content: store.content, signal, warn: (m) => progress.emit({ type: 'warning', message: m, time: Date.now() }) })
+        ? await (await import('../cache/cacheTransfer.js')).openCacheFrom(cacheFromSpec, {
+            registry: await registry.get(), content: store.content, signal, warn: (m) => progress.emit({ type: 'warning', message: m, time: Date.now() }),
+          })
         : undefined;
       // Exported cache mounts are restored before the build, so the first RUN finds them filled.
       if (remote) await remote.restoreMounts(join(store.root, 'cache-mounts'), signal);
@@ -134,7 +135,7 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
           ...(remote ? { remoteCache: remote } : {}),
         },
         {
-          store, registry, progress: buildProgress, signal, isolation: isolation.mode, chownTrap: isolation.chownTrap === true, keep: keptInputs(namedContexts, cacheFromSpec),
+          store, registry: registry.get, progress: buildProgress, signal, isolation: isolation.mode, chownTrap: isolation.chownTrap === true, keep: keptInputs(namedContexts, cacheFromSpec),
           outsideNamespace: held !== undefined,
         },
       ).catch((err: unknown) => {
@@ -150,17 +151,25 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
       held?.release(reporter.progress);
       const { result, cache } = built;
       await remote?.close();
-      for (const spec of cacheTo) reporter.info(await exportCacheTo(spec, cache, { registry, content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
+      for (const spec of cacheTo) {
+        const { exportCacheTo } = await import('../cache/cacheTransfer.js');
+        reporter.info(await exportCacheTo(spec, cache, { registry: await registry.get(), content: store.content, storeRoot: store.root, tmpDir: store.tmpDir, signal }));
+      }
       if (flags['explain-cache']) reporter.info(misses.length === 0 ? 'cache: every step was reused' : `cache misses:\n${misses.map((m) => `  ${m}`).join('\n')}`);
       await writeBuildOutputs({
-        outputs, flags, content: store.content, registry, result, signal,
+        outputs, flags, content: store.content, registry: registry.get, result, signal,
         wrapSource: (source, action) => countingSource(source, progress, action),
         info: (message) => reporter.info(message),
       });
       for (const ref of flags.destination) {
         // kaniko's --destination: push what was just built, under that name.
+        const [{ StoreImageSource }, { openDestination }, { copyImage }] = await Promise.all([
+          import('../transport/storeSource.js'),
+          import('../transport/openDestination.js'),
+          import('../transport/copyImage.js'),
+        ]);
         const source = new StoreImageSource(store.content, result.tags[0] ?? result.manifest.digest, result.manifest);
-        const dest = openDestination(`docker://${ref}`, { registry });
+        const dest = openDestination(`docker://${ref}`, { registry: await registry.get() });
         await copyImage(countingSource(source, progress, 'push'), dest, { signal });
         reporter.info(`pushed ${ref}`);
       }
@@ -172,10 +181,20 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
   } finally {
     await sandbox?.close();
     reporter.close();
-    await registry.close();
+    await registry.made()?.then((client) => client.close());
     await buildContext.close();
   }
   if (enter) await reexec();
+}
+
+/** --cache-from (one at most) and --cache-to, parsed; the cache transfer code loads only when one is given. */
+async function cacheSpecs(from: readonly string[], to: readonly string[]): Promise<{ from: CacheSpec | undefined; to: CacheSpec[] }> {
+  if (from.length === 0 && to.length === 0) return { from: undefined, to: [] };
+  const { parseCacheSpec } = await import('../cache/remoteCache.js');
+  const cacheTo = to.map((t) => parseCacheSpec(t, 'to'));
+  const [cacheFrom, ...more] = from.map((t) => parseCacheSpec(t, 'from'));
+  if (more.length > 0) throw new TsbuildError('USAGE', 'only one --cache-from is supported yet');
+  return { from: cacheFrom, to: cacheTo };
 }
 
 /** What isolation none must keep under `/` besides store and context: named contexts and local caches read during the build. */

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import type { Descriptor } from '../image/types.js';
 import type { ContentStore } from '../store/contentStore.js';
-import { exportImage, type ExportContext } from '../transport/exportImage.js';
+import type { ExportContext } from '../transport/exportImage.js';
 import type { OutputSpec } from '../transport/outputTypes.js';
 import type { RegistryClient } from '../transport/registryClient.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
@@ -14,7 +14,8 @@ export interface BuildOutputsInput {
   outputs: readonly OutputSpec[];
   flags: { push: boolean; iidfile?: string | undefined; 'metadata-file'?: string | undefined; format?: string | undefined };
   content: ContentStore;
-  registry: RegistryClient;
+  /** Made when an output needs it. */
+  registry: () => Promise<RegistryClient>;
   result: { manifest: Descriptor; config: { digest: string }; tags: readonly string[] };
   wrapSource?: ExportContext['wrapSource'];
   info: (message: string) => void;
@@ -29,11 +30,12 @@ export async function writeBuildOutputs(input: BuildOutputsInput): Promise<void>
   let final: Descriptor | undefined;
   const pushed: string[] = [];
   for (const out of outputs) {
+    const { exportImage } = await import('../transport/exportImage.js');
     const r = await exportImage(out, {
       content: input.content,
       manifest: result.manifest,
       tags: result.tags,
-      registry: input.registry,
+      registry: await input.registry(),
       ...(flags.format === 'oci' || flags.format === 'docker' ? { format: flags.format } : {}),
       ...(input.wrapSource ? { wrapSource: input.wrapSource } : {}),
       info: input.info,

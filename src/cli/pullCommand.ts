@@ -6,8 +6,8 @@ import { StoreImageDestination } from '../transport/storeDestination.js';
 import { parseSource } from '../transport/transportName.js';
 import { TsbuildError } from '../errors.js';
 import { loadConfig } from '../config/loadConfig.js';
-import { registryClientFor, registryFlags } from './registryFlags.js';
-import { openSessionStore, storeBlobLocations } from './session.js';
+import { registryClientFor, registryFlags, storeBlobLocations } from './registryFlags.js';
+import { openSessionStore } from './session.js';
 import { withSignals } from './signals.js';
 
 export class PullCommand extends Command {

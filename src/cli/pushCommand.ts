@@ -6,7 +6,8 @@ import { copyImage } from '../transport/copyImage.js';
 import { openDestination } from '../transport/openDestination.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import { createProgressDisplay, resolveProgressMode } from './progressMode.js';
-import { makeRegistryClient, openSessionStore } from './session.js';
+import { makeRegistryClient } from './registryFlags.js';
+import { openSessionStore } from './session.js';
 import { withSignals } from './signals.js';
 
 export class PushCommand extends Command {

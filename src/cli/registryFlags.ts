@@ -1,6 +1,9 @@
 /** The registry-related flags several commands share, and the client they configure. */
 import * as Flags from '@oclif/core/flags';
 import type { TsbuildConfig } from '../config/loadConfig.js';
+import { join } from 'node:path';
+import { BLOB_LOCATIONS_FILE, BlobLocations } from '../store/blobLocations.js';
+import type { Store } from '../store/storeRoot.js';
 import { fileCredentialLookup } from '../transport/registryAuth.js';
 import { RegistryClient, type RegistryClientOptions } from '../transport/registryClient.js';
 
@@ -39,4 +42,23 @@ export function registryMirrors(input: { flag?: readonly string[] | undefined; e
   if (fromEnv.length > 0) return fromEnv;
   const configured = input.config?.registries.mirrors ?? {};
   return clean(DOCKER_HUB_KEYS.flatMap((k) => configured[k] ?? []));
+}
+
+/**
+ * TSBUILD_REGISTRY_MIRRORS (comma-separated HOST[:PORT]) applies to every command's docker.io pulls;
+ * without it, the config file's `registries.mirrors` for docker.io does.
+ */
+export function makeRegistryClient(
+  insecure: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  config?: Pick<TsbuildConfig, 'registries'>,
+  store?: Pick<Store, 'root'>,
+): RegistryClient {
+  const mirrors = registryMirrors({ env, config });
+  return new RegistryClient({ insecureRegistries: insecure, credentials: fileCredentialLookup(), mirrors, ...storeBlobLocations(store) });
+}
+
+/** The store's record of where blobs were seen, for the registry client's cross-repository mounts. */
+export function storeBlobLocations(store: Pick<Store, 'root'> | undefined): { blobLocations?: BlobLocations } {
+  return store ? { blobLocations: new BlobLocations(join(store.root, BLOB_LOCATIONS_FILE)) } : {};
 }

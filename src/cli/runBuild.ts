@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { build, type BuildRequest, type BuildResult } from '../build/builder.js';
+import type { BuildServices } from '../build/stepContext.js';
 import { ImageResolver } from '../build/imageResolver.js';
 import type { ProgressSink } from '../build/progress.js';
 import { BuildCache } from '../cache/buildCache.js';
@@ -14,9 +15,6 @@ import { loadDockerignore } from '../context/dockerignore.js';
 import { TsbuildError } from '../errors.js';
 import { mountOverlay, namespaceNeeded, unmount } from '../isolation/enterNamespace.js';
 import type { IsolationMode } from '../isolation/chooseIsolation.js';
-import { CopyMounter, CopyRuntime } from '../isolation/copyRuntime.js';
-import { NoneRuntime } from '../isolation/noneRuntime.js';
-import { NamespaceRuntime } from '../isolation/runtime.js';
 import type { Store } from '../store/storeRoot.js';
 import { OciLayoutSource } from '../transport/ociLayoutSource.js';
 import type { RegistryClient } from '../transport/registryClient.js';
@@ -35,7 +33,8 @@ export interface BuildJob extends Omit<BuildRequest, 'contextFilter' | 'dockerfi
 
 export interface BuildEnv {
   store: Store;
-  registry: RegistryClient;
+  /** Asked for only when the build pulls. */
+  registry: () => Promise<RegistryClient>;
   progress: ProgressSink;
   signal: AbortSignal;
   /** How RUN is isolated and snapshots are made (default rootless: namespaces and overlay). */
@@ -62,7 +61,7 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
     content: store.content,
     images: store.images,
     snapshots,
-    registry: () => registry,
+    registry,
     openContext: job.openContext,
     platform: job.platform,
     pull: job.pull,
@@ -84,13 +83,7 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
     ...(outside ? { beforeMiss: (step: string) => namespaceNeeded(`running ${step}`) } : {}),
   });
   const { openContext: _open, pull: _pull, noCache: _nc, noCacheStages: _ncs, remoteCache: _rc, ...request } = job;
-  let none: NoneRuntime | undefined;
-  if (env.isolation === 'none') {
-    // The working directory too: relative paths (outputs written after the build) resolve against it.
-    none = new NoneRuntime({ flavor: store.xattrFlavor, keep: [store.root, job.contextDir, process.cwd(), ...(job.dockerfile.path !== undefined ? [job.dockerfile.path] : []), ...(env.keep ?? [])] });
-    // Fails before the first step when tsbuild itself would not survive `/` being replaced.
-    await none.keptPaths();
-  }
+  const runner = await runnerFor(env, job);
   const result = await withBuildLease(
     store.root,
     () =>
@@ -100,13 +93,7 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
           content: store.content,
           images: store.images,
           snapshots,
-          ...(outside
-            ? { runtime: { run: () => namespaceNeeded('RUN') }, mounter: { mountOverlay: () => namespaceNeeded('a mount'), unmount: () => namespaceNeeded('a mount') } }
-            : none
-              ? { runtime: none, mounter: new CopyMounter(store.xattrFlavor, store.kind) }
-              : env.isolation === 'chroot' || env.isolation === 'proot'
-                ? { runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind, chownTrap: env.chownTrap === true && store.kind === 'xattr' }), mounter: new CopyMounter(store.xattrFlavor, store.kind) }
-                : { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } }),
+          ...runner,
           resolver,
           xattrFlavor: store.xattrFlavor,
           storeKind: store.kind,
@@ -119,6 +106,34 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
     signal,
   );
   return { result, cache };
+}
+
+/**
+ * What runs RUN and mounts snapshots for this isolation; only its own module is loaded, and a try
+ * outside the namespace loads none (a step that needs one re-runs the build inside).
+ */
+async function runnerFor(env: BuildEnv, job: BuildJob): Promise<Pick<BuildServices, 'runtime' | 'mounter'>> {
+  const { store } = env;
+  if (env.outsideNamespace === true) {
+    return { runtime: { run: () => namespaceNeeded('RUN') }, mounter: { mountOverlay: () => namespaceNeeded('a mount'), unmount: () => namespaceNeeded('a mount') } };
+  }
+  if (env.isolation === 'none') {
+    const [{ NoneRuntime }, { CopyMounter }] = await Promise.all([import('../isolation/noneRuntime.js'), import('../isolation/copyRuntime.js')]);
+    // The working directory too: relative paths (outputs written after the build) resolve against it.
+    const none = new NoneRuntime({ flavor: store.xattrFlavor, keep: [store.root, job.contextDir, process.cwd(), ...(job.dockerfile.path !== undefined ? [job.dockerfile.path] : []), ...(env.keep ?? [])] });
+    // Fails before the first step when tsbuild itself would not survive `/` being replaced.
+    await none.keptPaths();
+    return { runtime: none, mounter: new CopyMounter(store.xattrFlavor, store.kind) };
+  }
+  if (env.isolation === 'chroot' || env.isolation === 'proot') {
+    const { CopyMounter, CopyRuntime } = await import('../isolation/copyRuntime.js');
+    return {
+      runtime: new CopyRuntime({ launcher: env.isolation, flavor: store.xattrFlavor, storeKind: store.kind, chownTrap: env.chownTrap === true && store.kind === 'xattr' }),
+      mounter: new CopyMounter(store.xattrFlavor, store.kind),
+    };
+  }
+  const { NamespaceRuntime } = await import('../isolation/runtime.js');
+  return { runtime: new NamespaceRuntime({}), mounter: { mountOverlay, unmount } };
 }
 
 /** The directories of the `oci-layout://` specs among `specs` (what isolation none must keep). */

@@ -1,16 +1,10 @@
 /**
- * The effects a command needs, wired once: the store, the registry client, the sandbox. The
- * commands stay thin and the build core receives everything injected.
+ * The store a command opens, with the xattr flavor of where it runs (the registry client is
+ * made in registryFlags.ts). The commands stay thin and the build core receives everything injected.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { TsbuildConfig } from '../config/loadConfig.js';
 import type { StoreKind } from '../layer/ownerXattrs.js';
 import { openStore, defaultStoreRoot, type Store } from '../store/storeRoot.js';
-import { BLOB_LOCATIONS_FILE, BlobLocations } from '../store/blobLocations.js';
-import { RegistryClient } from '../transport/registryClient.js';
-import { fileCredentialLookup } from '../transport/registryAuth.js';
-import { registryMirrors } from './registryFlags.js';
 
 /**
  * Overlay keeps its metadata in `trusted.*` xattrs in the initial user namespace and in `user.*`
@@ -27,23 +21,4 @@ export async function currentXattrFlavor(): Promise<'user' | 'trusted'> {
 export async function openSessionStore(rootFlag: string | undefined, kind?: StoreKind): Promise<Store> {
   const root = rootFlag ?? defaultStoreRoot(process.env);
   return openStore(root, { xattrFlavor: await currentXattrFlavor(), ...(kind ? { kind } : {}) });
-}
-
-/**
- * TSBUILD_REGISTRY_MIRRORS (comma-separated HOST[:PORT]) applies to every command's docker.io pulls;
- * without it, the config file's `registries.mirrors` for docker.io does.
- */
-export function makeRegistryClient(
-  insecure: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-  config?: Pick<TsbuildConfig, 'registries'>,
-  store?: Pick<Store, 'root'>,
-): RegistryClient {
-  const mirrors = registryMirrors({ env, config });
-  return new RegistryClient({ insecureRegistries: insecure, credentials: fileCredentialLookup(), mirrors, ...storeBlobLocations(store) });
-}
-
-/** The store's record of where blobs were seen, for the registry client's cross-repository mounts. */
-export function storeBlobLocations(store: Pick<Store, 'root'> | undefined): { blobLocations?: BlobLocations } {
-  return store ? { blobLocations: new BlobLocations(join(store.root, BLOB_LOCATIONS_FILE)) } : {};
 }

@@ -6,7 +6,6 @@ import { storeXattrFlavor } from '../store/storeRoot.js';
 import { AUTO_ROOTLESS_REASON, autoRootless, chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
 import { inNamespace } from './enterNamespace.js';
 import { enteredByLauncher, leaveNamespace, mustLeaveNamespace } from './launcher.js';
-import { assertNoneAllowed } from './noneRuntime.js';
 import { CAP_SYS_ADMIN, hasCap, isIdentityMap, probeCapabilities, probeRootless } from './probe.js';
 
 /** Set by the parent for the re-executed build: the reason line of the rootless choice. */
@@ -37,7 +36,7 @@ export async function pickIsolation(request: IsolationRequest, env: NodeJS.Proce
   }
   const choice = chooseIsolation(request, await probeCapabilities({ env }));
   // Before anything else happens: `none` replaces `/`, so only a throw-away container may use it.
-  if (choice.mode === 'none') await assertNoneAllowed(env);
+  if (choice.mode === 'none') await (await import('./noneRuntime.js')).assertNoneAllowed(env);
   return choice;
 }
 

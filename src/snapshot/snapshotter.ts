@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TsbuildError, wrapError } from '../errors.js';
-import { commitLayer, type LayerInfo } from '../layer/commitLayer.js';
-import { extractLayer } from '../layer/extractLayer.js';
+import type { LayerInfo } from '../layer/commitLayer.js';
 import type { XattrFlavor } from '../layer/layerTar.js';
 import type { StoreKind } from '../layer/ownerXattrs.js';
 import type { ContentStore } from '../store/contentStore.js';
@@ -108,6 +107,8 @@ export class Snapshotter {
     try {
       const fs = join(work, 'fs');
       await mkdir(fs);
+      // The tar and gzip code loads with the first layer to unpack or commit (a cached rebuild has none).
+      const { extractLayer } = await import('../layer/extractLayer.js');
       const { diffID: got } = await extractLayer(await open(), mediaType, fs, {
         xattrFlavor: this.xattrFlavor,
         storeKind: this.storeKind,
@@ -157,6 +158,7 @@ export class Snapshotter {
    * The snapshot must be unmounted.
    */
   async commit(active: ActiveSnapshot, opts: { sourceDateEpoch?: number; signal?: AbortSignal; onProgress?: (bytes: number, done: boolean) => void } = {}): Promise<LayerInfo> {
+    const { commitLayer } = await import('../layer/commitLayer.js');
     const info = await commitLayer(active.upperdir, this.content, { xattrFlavor: this.xattrFlavor, storeKind: this.storeKind, ...opts });
     await testPausePoint('layer-commit');
     try {
