@@ -1,7 +1,7 @@
 /**
  * `tsbuild build` starts without oclif's Config (cli/leanBuild.ts): the same parse, the same
  * errors, help still from oclif, and a build that really skips the `@oclif/core` index, in the
- * first process and in the namespace re-exec.
+ * first process and in the namespace re-exec; bin/run.js runs the esbuild bundle (tools/bundle.mjs).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -79,5 +79,18 @@ describe('lean start-up of tsbuild build', () => {
       expect(res.stdout).toContain('$ tsbuild build [CONTEXT]');
       expect(res.stdout).toContain('INPUT FLAGS');
     }
+  });
+
+  it('runs from the bundle: TSBUILD_DEBUG stacks name src/ lines, and other commands share its error classes', async () => {
+    const debug = await runTsbuild(['build', '/nonexistent-tsbuild-ctx'], { env: { TSBUILD_DEBUG: '1' } });
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/^error: reading Dockerfile \/nonexistent-tsbuild-ctx\/Dockerfile: no such file$/m);
+    expect(debug.stderr).toMatch(/at .*src\/context\/readDockerfile\.ts:\d+:\d+\)$/m);
+    // oclif loads the commands from the bundle too: a TsbuildError of `tag` is an expected failure, not a bug.
+    const store = await makeTempDir('tsbuild-lean-tag');
+    const tag = await runTsbuild(['tag', 'nonexistent-lean:1', 'other:1', '--root', store]);
+    expect(tag.code).toBe(1);
+    expect(tag.stderr).toMatch(/^error: tagging nonexistent-lean:1: no such image in the local store\n/);
+    expect(tag.stderr).not.toContain('internal error');
   });
 });
