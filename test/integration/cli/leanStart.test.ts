@@ -3,12 +3,13 @@
  * errors, help still from oclif, and a build that really skips the `@oclif/core` index, in the
  * first process and in the namespace re-exec; bin/run.js runs the esbuild bundle (tools/bundle.mjs).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { busyboxLayout, type BusyboxLayout } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
-import { runTsbuild } from '../../helpers/tsbuild.js';
+import { execCommand } from '../../helpers/exec.js';
+import { runTsbuild, tsbuildBin } from '../../helpers/tsbuild.js';
 
 let base: BusyboxLayout;
 beforeAll(async () => {
@@ -92,5 +93,17 @@ describe('lean start-up of tsbuild build', () => {
     expect(tag.code).toBe(1);
     expect(tag.stderr).toMatch(/^error: tagging nonexistent-lean:1: no such image in the local store\n/);
     expect(tag.stderr).not.toContain('internal error');
+  });
+
+  it('says to build it, in one message, where the bundle is missing', async () => {
+    const checkout = await makeTempDir('tsbuild-lean-unbuilt');
+    await mkdir(join(checkout, 'bin'));
+    await copyFile(tsbuildBin(), join(checkout, 'bin', 'run.js'));
+    const res = await execCommand(process.execPath, [join(checkout, 'bin', 'run.js'), '-t', 'x', '.']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(
+      `error: tsbuild is not built or not installed: Cannot find module '${checkout}/dist/bundle/main.js' imported from ${checkout}/bin/run.js\n` +
+        'hint: run npm ci (it builds dist/ and native/), or npm run build\n',
+    );
   });
 });
