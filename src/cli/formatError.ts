@@ -31,7 +31,7 @@ export function formatError(err: unknown, opts: { debug: boolean; suggestion?: s
     if (err.code === 'USAGE') exitCode = 2;
   } else if (err instanceof Errors.CLIError) {
     // oclif's parse errors (unknown flag, missing argument): a usage error.
-    lines.push(`error: ${err.message.split('\n')[0]}`);
+    lines.push(`error: ${cliErrorMessage(err.message)}`);
     lines.push(opts.suggestion ? `hint: ${opts.suggestion} (see tsbuild --help)` : 'hint: see tsbuild --help');
     exitCode = 2;
   } else if (err instanceof Error && err.name === 'AbortError') {
@@ -46,4 +46,17 @@ export function formatError(err: unknown, opts: { debug: boolean; suggestion?: s
   }
   if (opts.debug && err instanceof Error && err.stack) lines.push(err.stack);
   return { text: `${lines.join('\n')}\n`, exitCode };
+}
+
+/**
+ * oclif's parse message on one line, its reason kept: "Parsing --jobs \n\tExpected an integer ...
+ * \nSee more help with --help" becomes "Parsing --jobs: Expected an integer ..." (the hint line
+ * below already says where help is).
+ */
+export function cliErrorMessage(message: string): string {
+  const parts = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('See more help'));
+  return parts.map((p, i) => (i < parts.length - 1 ? p.replace(/:$/, '') : p)).join(': ');
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseKeyValues } from '../../../src/cli/buildCommand.js';
-import { formatError } from '../../../src/cli/formatError.js';
+import { cliErrorMessage, formatError } from '../../../src/cli/formatError.js';
 import { withDefaultCommand } from '../../../src/cli/main.js';
 import { parseOutputSpec } from '../../../src/cli/outputSpec.js';
 import { DockerfileError } from '../../../src/dockerfile/dockerfileError.js';
@@ -46,5 +46,11 @@ describe('cli', () => {
     expect(text).toBe('error: Dockerfile:3:1: unknown instruction: FORM\n     3 | FORM busybox\nhint: did you mean FROM?\n');
     expect(exitCode).toBe(1);
     expect(formatError(new TsbuildError('USAGE', 'bad flag'), { debug: false }).exitCode).toBe(2);
+  });
+
+  it("keeps the reason of oclif's multi-line parse errors on the error line", () => {
+    expect(cliErrorMessage('Parsing --jobs \n\tExpected an integer greater than or equal to 1 but received: 0\nSee more help with --help'))
+      .toBe('Parsing --jobs: Expected an integer greater than or equal to 1 but received: 0');
+    expect(cliErrorMessage('Nonexistent flag: --tga\nSee more help with --help')).toBe('Nonexistent flag: --tga');
   });
 });
