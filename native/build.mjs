@@ -32,4 +32,4 @@ function compile(args) {
 }
 
 compile([...cflags, join(here, 'tsbuild-helper.c'), '-o', join(out, 'tsbuild-helper')]);
-compile([...cflags, '-shared', '-fPIC', `-I${findNodeHeaders()}`, join(here, 'fsx.c'), join(here, 'fsxScan.c'), join(here, 'fsxCopy.c'), '-o', join(out, 'fsx.node')]);
+compile([...cflags, '-shared', '-fPIC', `-I${findNodeHeaders()}`, join(here, 'fsx.c'), join(here, 'fsxScan.c'), join(here, 'fsxCopy.c'), join(here, 'fsxTar.c'), '-o', join(out, 'fsx.node')]);

@@ -574,5 +574,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   fsx_register_scan(env, exports);
   fsx_register_copy(env, exports);
+  fsx_register_tar(env, exports);
   return exports;
 }

@@ -1,9 +1,11 @@
 // Shared by the source files of fsx.node (fsx.c: xattrs and mknod; fsxScan.c: batched
-// directory reads; fsxCopy.c: batched file copies). Nothing outside native/ includes it.
+// directory reads; fsxCopy.c: batched file copies;
+// fsxTar.c: the tar header encoder). Nothing outside native/ includes it.
 #ifndef FSX_H
 #define FSX_H
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /** llistxattr / lgetxattr into a malloc'd buffer, retried while the list or value grows (ERANGE). */
@@ -19,8 +21,43 @@ napi_value fsx_queue(napi_env env, const char *resource, napi_async_execute_call
                      void *data, napi_deferred *deferred, napi_async_work *async);
 /** Throws a TypeError for bad arguments (or out of memory) and returns NULL, for `return fsx_reject_args(...)`. */
 napi_value fsx_reject_args(napi_env env, const char *msg);
+/** A growable byte buffer (malloc'd p, len used of cap). */
+struct fsx_bytes {
+  char *p;
+  size_t len, cap;
+};
+/** Makes room for n more bytes; -1 when out of memory. */
+int fsx_reserve(struct fsx_bytes *b, size_t n);
+/** Appends n bytes; -1 when out of memory. */
+int fsx_put(struct fsx_bytes *b, const void *src, size_t n);
+
+struct fsx_tar_xattr {
+  const char *key;
+  size_t klen;
+  const char *val;
+  size_t vlen;
+};
+/** One tar entry's header fields (fsxTar.c); path and link are UTF-8, `type` the ustar typeflag. */
+struct fsx_tar_entry {
+  const char *path;
+  size_t path_len;
+  char type;
+  uint32_t mode;
+  uint64_t uid, gid, size;
+  int64_t mtime;
+  const char *link;
+  size_t link_len;
+  uint64_t devmajor, devminor;
+  const struct fsx_tar_xattr *xattrs;
+  size_t nxattrs;
+};
+/** Appends the entry's header (a pax extended header where ustar cannot hold a value, then the ustar block); -1 when out of memory. */
+int fsx_tar_header(struct fsx_bytes *out, const struct fsx_tar_entry *e);
+
 /** Adds scanDir and readFiles (fsxScan.c), copyFiles (fsxCopy.c) to the module's exports. */
 void fsx_register_scan(napi_env env, napi_value exports);
 void fsx_register_copy(napi_env env, napi_value exports);
+/** Adds tarHeader (fsxTar.c). */
+void fsx_register_tar(napi_env env, napi_value exports);
 
 #endif

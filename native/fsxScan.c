@@ -5,6 +5,9 @@
 // close per file, each a promise and a hop through libuv's queue (which is what a 20,000-file
 // tree spent its time on). readFiles reads the small files a scan left out for lack of budget.
 // The result is packed (see struct layout below) and decoded by src/util/fsx.ts.
+// For a layer tar (SCAN_TAR) the scan also writes the tar bytes of the directory's common
+// entries itself (header, contents, padding: see archive()), so the JS side handles only
+// directories and the rare entries that need its bookkeeping.
 #include "fsx.h"
 
 #include <dirent.h>
@@ -23,16 +26,14 @@
 enum field {
   F_MODE, F_UID, F_GID, F_NLINK, F_SIZE_LO, F_SIZE_HI, F_MTIME_LO, F_MTIME_HI, F_MTIME_NSEC,
   F_DEV_LO, F_DEV_HI, F_INO_LO, F_INO_HI, F_RDEV_MAJOR, F_RDEV_MINOR,
-  F_NAME_OFF, F_NAME_LEN, F_LINK_OFF, F_LINK_LEN, F_XATTR_OFF, F_XATTR_LEN, F_DATA_OFF, F_FLAGS,
+  F_NAME_OFF, F_NAME_LEN, F_LINK_OFF, F_LINK_LEN, F_XATTR_OFF, F_XATTR_LEN, F_DATA_OFF, F_FLAGS, F_TAR_END,
   REC_WORDS
 };
-enum flags { HAS_DATA = 1, HAS_LINK = 2, NAME_NOT_UTF8 = 4, XATTRS_UNREAD = 8 };
-enum scan_flags { SCAN_NO_XATTRS = 1 };
-
-struct bytes {
-  char *p;
-  size_t len, cap;
-};
+enum flags { HAS_DATA = 1, HAS_LINK = 2, NAME_NOT_UTF8 = 4, XATTRS_UNREAD = 8, ARCHIVED = 16 };
+// SCAN_TAR: write the tar bytes of common entries (paths prefixed with `prefix`); SCAN_OWNER_ZERO:
+// their owner is 0:0 (an xattr store, where an owner is only ever recorded in an xattr);
+// SCAN_EPOCH: clamp their mtimes to `epoch`.
+enum scan_flags { SCAN_NO_XATTRS = 1, SCAN_TAR = 2, SCAN_OWNER_ZERO = 4, SCAN_EPOCH = 8 };
 
 enum op { OP_SCAN, OP_READ };
 
@@ -44,13 +45,16 @@ struct scan_work {
   // scan: read contents of regular files up to inline_max bytes, budget bytes in total
   double budget, inline_max;
   uint32_t scan_flags;
+  char *prefix;
+  int64_t epoch;
   // read: these files of dir, each exactly sizes[i] bytes
   char **names;
   size_t count;
   uint64_t *sizes;
   // output
   uint32_t *recs;
-  struct bytes strs;
+  struct fsx_bytes strs;
+  struct fsx_bytes tar;
   char *data;
   size_t data_len;
   int err;
@@ -67,6 +71,8 @@ static void free_scan(struct scan_work *w) {
   free(w->sizes);
   free(w->recs);
   free(w->strs.p);
+  free(w->tar.p);
+  free(w->prefix);
   free(w->data);
   free(w->errpath);
   free(w);
@@ -89,38 +95,25 @@ static int fail_at(struct scan_work *w, int err, const char *syscall, const char
   return -1;
 }
 
-static int put(struct bytes *b, const void *src, size_t n) {
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return -1;
-    b->p = p;
-    b->cap = cap;
-  }
-  if (n) memcpy(b->p + b->len, src, n);
-  b->len += n;
-  return 0;
-}
-
 // Little-endian whatever the machine (the xattr lengths are read with readUInt32LE).
-static int put_u32(struct bytes *b, uint32_t v) {
+static int put_u32(struct fsx_bytes *b, uint32_t v) {
   unsigned char le[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24) };
-  return put(b, le, sizeof le);
+  return fsx_put(b, le, sizeof le);
 }
 
 static int cmp_names(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int valid_utf8(const unsigned char *s) {
-  while (*s) {
+static int valid_utf8(const unsigned char *s, size_t len) {
+  const unsigned char *end = s + len;
+  while (s < end) {
     unsigned c = *s++;
     int more = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
     if (more < 0 || (more == 1 && c < 0xc2)) return 0;
     uint32_t cp = c & (0x3f >> more);
     for (int i = 0; i < more; i++) {
-      if ((*s & 0xc0) != 0x80) return 0;
+      if (s == end || (*s & 0xc0) != 0x80) return 0;
       cp = (cp << 6) | (*s++ & 0x3f);
     }
     // overlong 3/4-byte forms, surrogates, beyond U+10FFFF
@@ -182,7 +175,7 @@ static int put_xattrs(struct scan_work *w, const char *path, const char *name, u
       }
       return fail_at(w, e, "lgetxattr", name);
     }
-    int bad = put_u32(&w->strs, (uint32_t)klen) || put(&w->strs, key, klen) || put_u32(&w->strs, (uint32_t)vlen) || put(&w->strs, val, (size_t)vlen);
+    int bad = put_u32(&w->strs, (uint32_t)klen) || fsx_put(&w->strs, key, klen) || put_u32(&w->strs, (uint32_t)vlen) || fsx_put(&w->strs, val, (size_t)vlen);
     free(val);
     if (bad) {
       free(list);
@@ -207,7 +200,7 @@ static int put_link(struct scan_work *w, int dirfd, const char *name, uint32_t *
       rec[F_LINK_OFF] = (uint32_t)w->strs.len;
       rec[F_LINK_LEN] = (uint32_t)n;
       rec[F_FLAGS] |= HAS_LINK;
-      int bad = put(&w->strs, buf, (size_t)n);
+      int bad = fsx_put(&w->strs, buf, (size_t)n);
       free(buf);
       return bad ? fail_at(w, ENOMEM, "malloc", name) : 0;
     }
@@ -239,6 +232,95 @@ static int list_dir(struct scan_work *w, DIR *d) {
   }
   qsort(w->names, w->count, sizeof *w->names, cmp_names);
   return 0;
+}
+
+// What the scan archives itself: entries whose header needs nothing but their lstat (no xattrs
+// to archive or to take an owner, whiteout or device from; not a possible hardlink; a small
+// file's contents at hand). The rest, in between, are left to layerTar.ts, which also walks
+// the directories: F_TAR_END of every record is where the archived bytes before it end (for an
+// archived directory, after its own header).
+static bool archivable(const uint32_t *rec, const char *strs) {
+  uint32_t flags = rec[F_FLAGS];
+  if ((flags & (NAME_NOT_UTF8 | XATTRS_UNREAD)) || rec[F_XATTR_LEN] != 0) return false;
+  switch (rec[F_MODE] & S_IFMT) {
+  case S_IFDIR:
+  case S_IFIFO:
+    return true;
+  case S_IFLNK:
+    // layerTar.ts would carry an invalid target's bytes as U+FFFD: leave that to it.
+    return (flags & HAS_LINK) && valid_utf8((const unsigned char *)strs + rec[F_LINK_OFF], rec[F_LINK_LEN]);
+  case S_IFREG:
+    return rec[F_NLINK] == 1 && ((flags & HAS_DATA) || (rec[F_SIZE_LO] == 0 && rec[F_SIZE_HI] == 0));
+  default:
+    return false;
+  }
+}
+
+static int archive(struct scan_work *w, int dfd) {
+  size_t pl = strlen(w->prefix), data_at = 0;
+  struct fsx_bytes path = { 0 };
+  int ret = 0;
+  for (size_t i = 0; i < w->count && ret == 0; i++) {
+    uint32_t *rec = w->recs + i * REC_WORDS;
+    uint64_t size = rec[F_SIZE_LO] | ((uint64_t)rec[F_SIZE_HI] << 32);
+    if (!archivable(rec, w->strs.p)) {
+      // Its contents go to the data buffer, for layerTar.ts.
+      if (rec[F_FLAGS] & HAS_DATA) {
+        rec[F_DATA_OFF] = (uint32_t)data_at;
+        data_at += size;
+      }
+      rec[F_TAR_END] = (uint32_t)w->tar.len;
+      continue;
+    }
+    uint32_t type = rec[F_MODE] & S_IFMT;
+    const char *name = w->names[i];
+    path.len = 0;
+    if (fsx_put(&path, w->prefix, pl) || fsx_put(&path, name, rec[F_NAME_LEN]) || (type == S_IFDIR && fsx_put(&path, "/", 1))) {
+      ret = fail_at(w, ENOMEM, "malloc", name);
+      break;
+    }
+    // Seconds of the nanosecond time truncated toward zero (differs from st_mtim.tv_sec only
+    // before 1970 with a fraction), then clamped to SOURCE_DATE_EPOCH.
+    int64_t seconds = (int64_t)(rec[F_MTIME_LO] | ((uint64_t)rec[F_MTIME_HI] << 32));
+    if (seconds < 0 && rec[F_MTIME_NSEC] > 0) seconds++;
+    if ((w->scan_flags & SCAN_EPOCH) && seconds > w->epoch) seconds = w->epoch;
+    bool zero = w->scan_flags & SCAN_OWNER_ZERO;
+    struct fsx_tar_entry e = {
+      .path = path.p,
+      .path_len = path.len,
+      .type = type == S_IFDIR ? '5' : type == S_IFIFO ? '6' : type == S_IFLNK ? '2' : '0',
+      .mode = rec[F_MODE] & 07777,
+      .uid = zero ? 0 : rec[F_UID],
+      .gid = zero ? 0 : rec[F_GID],
+      .size = type == S_IFREG ? size : 0,
+      .mtime = seconds,
+      .link = type == S_IFLNK ? w->strs.p + rec[F_LINK_OFF] : "",
+      .link_len = type == S_IFLNK ? rec[F_LINK_LEN] : 0,
+    };
+    if (fsx_tar_header(&w->tar, &e) != 0) {
+      ret = fail_at(w, ENOMEM, "malloc", name);
+      break;
+    }
+    if (type == S_IFREG && size > 0) {
+      size_t pad = (512 - size % 512) % 512;
+      // Room for the contents and padding, which are written in place.
+      if (fsx_reserve(&w->tar, size + pad) != 0) {
+        ret = fail_at(w, ENOMEM, "malloc", name);
+        break;
+      }
+      if (read_exact(w, dfd, name, w->tar.p + w->tar.len, (size_t)size) != 0) {
+        ret = -1;
+        break;
+      }
+      memset(w->tar.p + w->tar.len + size, 0, pad);
+      w->tar.len += size + pad;
+    }
+    rec[F_FLAGS] = (rec[F_FLAGS] & ~(uint32_t)HAS_DATA) | ARCHIVED;
+    rec[F_TAR_END] = (uint32_t)w->tar.len;
+  }
+  w->data_len = data_at;
+  free(path.p);
+  return ret;
 }
 
 static void do_scan(struct scan_work *w) {
@@ -282,8 +364,8 @@ static void do_scan(struct scan_work *w) {
     size_t nl = strlen(name);
     rec[F_NAME_OFF] = (uint32_t)w->strs.len;
     rec[F_NAME_LEN] = (uint32_t)nl;
-    if (!valid_utf8((const unsigned char *)name)) rec[F_FLAGS] |= NAME_NOT_UTF8;
-    if (put(&w->strs, name, nl) != 0) { fail_at(w, ENOMEM, "malloc", name); goto done; }
+    if (!valid_utf8((const unsigned char *)name, nl)) rec[F_FLAGS] |= NAME_NOT_UTF8;
+    if (fsx_put(&w->strs, name, nl) != 0) { fail_at(w, ENOMEM, "malloc", name); goto done; }
     if (S_ISLNK(st.st_mode) && put_link(w, dfd, name, rec) != 0) goto done;
     memcpy(path + dl + 1, name, nl + 1);
     rec[F_XATTR_OFF] = (uint32_t)w->strs.len;
@@ -303,6 +385,7 @@ static void do_scan(struct scan_work *w) {
   }
   // The 4 GiB limit of a 32-bit offset is far above any budget the caller passes.
   w->data_len = (size_t)planned;
+  if ((w->scan_flags & SCAN_TAR) && archive(w, dfd) != 0) goto done;
   if (w->data_len > 0) {
     w->data = malloc(w->data_len);
     if (!w->data) { fail_at(w, ENOMEM, "malloc", NULL); goto done; }
@@ -347,20 +430,20 @@ static void free_data(napi_env env, void *data, void *hint) {
   free(data);
 }
 
-// Hands the data buffer to JS without a copy (it can be megabytes); copies where the runtime
+// Hands a result buffer to JS without a copy (it can be megabytes); copies where the runtime
 // refuses external buffers.
-static napi_value take_data(napi_env env, struct scan_work *w) {
+static napi_value take_buffer(napi_env env, char **p, size_t len) {
   napi_value buf;
   void *dst;
-  if (w->data_len == 0) {
+  if (len == 0) {
     napi_create_buffer(env, 0, &dst, &buf);
     return buf;
   }
-  if (napi_create_external_buffer(env, w->data_len, w->data, free_data, NULL, &buf) == napi_ok) {
-    w->data = NULL;
+  if (napi_create_external_buffer(env, len, *p, free_data, NULL, &buf) == napi_ok) {
+    *p = NULL;
     return buf;
   }
-  napi_create_buffer_copy(env, w->data_len, w->data, &dst, &buf);
+  napi_create_buffer_copy(env, len, *p, &dst, &buf);
   return buf;
 }
 
@@ -373,10 +456,10 @@ static void complete(napi_env env, napi_status status, void *data) {
   if (w->err != 0) {
     napi_reject_deferred(env, w->deferred, fsx_errno_error(env, w->err, w->syscall, w->errpath ? w->errpath : w->dir));
   } else if (w->op == OP_READ) {
-    napi_resolve_deferred(env, w->deferred, take_data(env, w));
+    napi_resolve_deferred(env, w->deferred, take_buffer(env, &w->data, w->data_len));
   } else {
-    // { count, meta: records then strings, data }
-    napi_value result, count, meta, jdata;
+    // { count, meta: records then strings, data, tar }
+    napi_value result, count, meta, jdata, jtar;
     size_t rec_bytes = w->count * REC_WORDS * sizeof(uint32_t);
     char *dst;
     napi_create_object(env, &result);
@@ -384,10 +467,12 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_create_buffer(env, rec_bytes + w->strs.len, (void **)&dst, &meta);
     if (rec_bytes) memcpy(dst, w->recs, rec_bytes);
     if (w->strs.len) memcpy(dst + rec_bytes, w->strs.p, w->strs.len);
-    jdata = take_data(env, w);
+    jdata = take_buffer(env, &w->data, w->data_len);
+    jtar = take_buffer(env, &w->tar.p, w->tar.len);
     napi_set_named_property(env, result, "count", count);
     napi_set_named_property(env, result, "meta", meta);
     napi_set_named_property(env, result, "data", jdata);
+    napi_set_named_property(env, result, "tar", jtar);
     napi_resolve_deferred(env, w->deferred, result);
   }
   napi_delete_async_work(env, w->async);
@@ -403,10 +488,11 @@ static napi_value reject_args(napi_env env, struct scan_work *w, const char *msg
   return fsx_reject_args(env, msg);
 }
 
-// scanDir(dir: string, budget: number, inlineMax: number, flags?: number): Promise<{ count, meta, data }>
+// scanDir(dir: string, budget: number, inlineMax: number, flags?: number, prefix?: string, epoch?: number):
+//   Promise<{ count, meta, data, tar }>
 static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   struct scan_work *w = calloc(1, sizeof *w);
   if (!w) return reject_args(env, NULL, "out of memory");
@@ -416,6 +502,10 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
     return reject_args(env, w, "scanDir(dir, budget, inlineMax) expects a string and two numbers (budget < 4 GiB)");
   }
   if (argc >= 4 && napi_get_value_uint32(env, argv[3], &w->scan_flags) != napi_ok) return reject_args(env, w, "scanDir: flags must be a number");
+  if ((w->scan_flags & SCAN_TAR) && (argc < 6 || (w->scan_flags & SCAN_NO_XATTRS) || !(w->prefix = fsx_get_string(env, argv[4])) ||
+                                     napi_get_value_int64(env, argv[5], &w->epoch) != napi_ok)) {
+    return reject_args(env, w, "scanDir(dir, budget, inlineMax, flags, prefix, epoch): a tar scan needs a path prefix, an epoch and xattrs");
+  }
   return queue(env, w, "fsx.scanDir");
 }
 

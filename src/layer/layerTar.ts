@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbuildError, wrapError } from '../errors.js';
-import { rdevOf, readFiles, scanDir, type ScannedEntry } from '../util/fsx.js';
+import { rdevOf, readFiles, scanDirTar, type ScannedEntry, type TarScan, type TarScanEntry } from '../util/fsx.js';
 import { ownerWriterFor } from './ownerWriter.js';
 import { entryMeta, isBookkeepingXattr, type EntryMeta, type StoreKind } from './ownerXattrs.js';
 import { BLOCK, encodeTarHeader, padding, type TarHeaderFields } from './tarHeader.js';
@@ -25,7 +25,7 @@ export const EMPTY_TAR_SIZE = 2 * BLOCK;
 
 const FLUSH_AT = 256 * 1024;
 const READ_CHUNK = 1024 * 1024;
-// Regular files up to this size are read whole by the directory scan (scanDir) or, past its
+// Regular files up to this size are read whole by the directory scan (scanDirTar) or, past its
 // budget, in batches (readFiles); bigger ones are streamed in READ_CHUNK pieces.
 const INLINE_MAX = 64 * 1024;
 // Small files' contents held at once: every directory on the path being walked keeps its scan
@@ -37,7 +37,7 @@ const SCAN_BUDGET = 4 * 1024 * 1024;
 const BATCH_MAX = 1024 * 1024;
 
 interface Scan {
-  entries: Promise<ScannedEntry[]>;
+  result: Promise<TarScan>;
   /** Budget set aside for its small files' contents until it is known how much they took. */
   reserved: number;
 }
@@ -67,58 +67,74 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   // while this thread archives the current one.
   const ahead = new Map<string, Scan>();
 
-  function startScan(absDir: string): Scan {
+  function startScan(absDir: string, relDir: string): Scan {
     const reserved = Math.max(0, Math.min(SCAN_BUDGET, HELD_MAX - held));
     held += reserved;
-    const entries = scanDir(absDir, { inlineMax: INLINE_MAX, budget: reserved });
+    const prefix = relDir === '' ? '' : `${relDir}/`;
+    const result = scanDirTar(absDir, { inlineMax: INLINE_MAX, budget: reserved, prefix, ownerZero: storeKind === 'xattr', ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
     // Awaited (and its failure reported) by the walk that reaches the directory; not before.
-    entries.catch(() => undefined);
-    return { entries, reserved };
+    result.catch(() => undefined);
+    return { result, reserved };
   }
 
-  function prefetch(absDir: string): void {
-    if (!ahead.has(absDir)) ahead.set(absDir, startScan(absDir));
+  function prefetch(absDir: string, relDir: string): void {
+    if (!ahead.has(absDir)) ahead.set(absDir, startScan(absDir, relDir));
   }
 
-  // Per entry the work is synchronous (headers and small files' bytes are appended to `out`);
-  // only directories and big files' bodies await, so 20,000 files are not 20,000 generators.
+  // The scan archives the common entries itself (their bytes come as one buffer, `tar`); per
+  // entry left here the work is synchronous (headers and small files' bytes are appended to
+  // `out`); only directories and big files' bodies await, so 20,000 files are not 20,000 generators.
   async function* walk(absDir: string, relDir: string): AsyncGenerator<Buffer> {
     opts.signal?.throwIfAborted();
-    const scan = ahead.get(absDir) ?? startScan(absDir);
+    const scan = ahead.get(absDir) ?? startScan(absDir, relDir);
     ahead.delete(absDir);
-    let entries: ScannedEntry[];
+    let tar: Buffer;
+    let entries: TarScanEntry[];
     try {
-      entries = await scan.entries;
+      ({ tar, entries } = await scan.result);
     } finally {
       held -= scan.reserved;
     }
-    const scanned = entries.reduce((n, e) => n + (e.data ? e.size : 0), 0);
+    const scanned = tar.length + entries.reduce((n, e) => n + (e.data ? e.size : 0), 0);
     held += scanned;
+    // How much of `tar` has gone out.
+    let written = 0;
     try {
       const subdirs = entries.filter((e) => (e.mode & S_IFMT) === S_IFDIR);
       let nextSubdir = 0;
-      if (subdirs.length > 0) prefetch(join(absDir, subdirs[0]!.name));
+      const relOf = (name: string): string => (relDir === '' ? name : `${relDir}/${name}`);
+      if (subdirs.length > 0) prefetch(join(absDir, subdirs[0]!.name), relOf(subdirs[0]!.name));
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
-        if (!e.nameIsUtf8) {
-          throw new TsbuildError('LAYER_INVALID', `archiving ${absDir}: the name ${JSON.stringify(e.name)} is not UTF-8`, {
-            hint: 'rename the file (layer tars carry UTF-8 paths)',
-          });
+        // The entries the scan archived before this one.
+        if (e.tarEnd > written) {
+          out.push(tar.subarray(written, e.tarEnd));
+          written = e.tarEnd;
         }
-        if (!e.data && isSmallFile(e)) await readTail(absDir, entries, i);
-        // The scan leaves out xattrs it was refused (EACCES): an xattr store's owner reads them its way.
-        const all = e.xattrsUnread ? await ownerWriterFor(storeKind).readXattrs(join(absDir, e.name)) : e.xattrs;
-        const n = node(e, all, absDir, relDir, opaqueKey, storeKind);
-        const streamBody = append(n);
-        for (const chunk of out.take()) yield chunk;
-        if (streamBody) yield* fileData(n.abs, e.size, out, opts.signal);
+        // An archived directory's header is in `tar` already: only its subtree is left.
+        if (!e.archived) {
+          if (!e.nameIsUtf8) {
+            throw new TsbuildError('LAYER_INVALID', `archiving ${absDir}: the name ${JSON.stringify(e.name)} is not UTF-8`, {
+              hint: 'rename the file (layer tars carry UTF-8 paths)',
+            });
+          }
+          if (!e.data && isSmallFile(e)) await readTail(absDir, entries, i);
+          // The scan leaves out xattrs it was refused (EACCES): an xattr store's owner reads them its way.
+          const all = e.xattrsUnread ? await ownerWriterFor(storeKind).readXattrs(join(absDir, e.name)) : e.xattrs;
+          const streamBody = append(node(e, all, absDir, relDir, opaqueKey, storeKind));
+          for (const chunk of out.take()) yield chunk;
+          if (streamBody) yield* fileData(join(absDir, e.name), e.size, out, opts.signal);
+        }
         if ((e.mode & S_IFMT) === S_IFDIR) {
+          for (const chunk of out.take()) yield chunk;
           // The sibling after this one is next once this subtree is done.
           const sibling = subdirs[++nextSubdir];
-          if (sibling) prefetch(join(absDir, sibling.name));
-          yield* walk(n.abs, n.rel);
+          if (sibling) prefetch(join(absDir, sibling.name), relOf(sibling.name));
+          yield* walk(join(absDir, e.name), relOf(e.name));
         }
       }
+      if (tar.length > written) out.push(tar.subarray(written));
+      for (const chunk of out.take()) yield chunk;
     } finally {
       held -= scanned;
     }

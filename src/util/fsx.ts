@@ -2,12 +2,13 @@ import { constants } from 'node:os';
 import { createRequire } from 'node:module';
 import { TsbuildError } from '../errors.js';
 
-/** The raw shape of native/build/fsx.node (see native/fsx.c, fsxScan.c and fsxCopy.c). */
+/** The raw shape of native/build/fsx.node (see native/fsx.c, fsxScan.c, fsxCopy.c and fsxTar.c). */
 interface FsxAddon {
   lgetxattrs(path: string): Promise<Array<[string, Buffer]>>;
   lsetxattr(path: string, name: string, value: Buffer): Promise<void>;
   mknod(path: string, mode: number, major: number, minor: number): Promise<void>;
-  scanDir(dir: string, budget: number, inlineMax: number, flags: number): Promise<{ count: number; meta: Buffer; data: Buffer }>;
+  scanDir(dir: string, budget: number, inlineMax: number, flags: number, prefix?: string, epoch?: number): Promise<{ count: number; meta: Buffer; data: Buffer; tar: Buffer }>;
+  tarHeader(path: string, typeflag: number, mode: number, uid: number, gid: number, size: number, mtime: number, linkpath: string, devmajor: number, devminor: number, xattrs: ReadonlyArray<readonly [string, Buffer]>): Buffer;
   readFiles(dir: string, names: string[], sizes: number[]): Promise<Buffer>;
   applyTreeOps(ops: NativeTreeOp[]): Promise<[number, number, number, NodeJS.ErrnoException | null]>;
   copyFiles(srcDir: string, dstDir: string, names: string[], modes: number[], uid: number, gid: number): Promise<number[]>;
@@ -104,19 +105,25 @@ export interface ScanDirOptions {
 }
 
 const SCAN_NO_XATTRS = 1;
+const SCAN_TAR = 2;
+const SCAN_OWNER_ZERO = 4;
+const SCAN_EPOCH = 8;
 
 // Keep in step with enum field in native/fsxScan.c.
 const F = {
   MODE: 0, UID: 1, GID: 2, NLINK: 3, SIZE_LO: 4, SIZE_HI: 5, MTIME_LO: 6, MTIME_HI: 7, MTIME_NSEC: 8,
   DEV_LO: 9, DEV_HI: 10, INO_LO: 11, INO_HI: 12, RDEV_MAJOR: 13, RDEV_MINOR: 14,
-  NAME_OFF: 15, NAME_LEN: 16, LINK_OFF: 17, LINK_LEN: 18, XATTR_OFF: 19, XATTR_LEN: 20, DATA_OFF: 21, FLAGS: 22,
+  NAME_OFF: 15, NAME_LEN: 16, LINK_OFF: 17, LINK_LEN: 18, XATTR_OFF: 19, XATTR_LEN: 20, DATA_OFF: 21, FLAGS: 22, TAR_END: 23,
 } as const;
-const REC_WORDS = 23;
+const REC_WORDS = 24;
 const HAS_DATA = 1;
 const HAS_LINK = 2;
 const NAME_NOT_UTF8 = 4;
 const XATTRS_UNREAD = 8;
+const ARCHIVED = 16;
 const TWO_32 = 2 ** 32;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
 
 /**
  * Every entry of `dir` (`.` and `..` aside) sorted by the bytes of its name, with its lstat
@@ -125,39 +132,114 @@ const TWO_32 = 2 ** 32;
  */
 export async function scanDir(dir: string, opts: ScanDirOptions): Promise<ScannedEntry[]> {
   const { count, meta, data } = await addon().scanDir(dir, opts.budget, opts.inlineMax, opts.xattrs === false ? SCAN_NO_XATTRS : 0);
-  // Records are native-endian uint32 words; a Buffer the addon made is aligned, else copy.
-  const words = meta.byteOffset % 4 === 0 ? new Uint32Array(meta.buffer, meta.byteOffset, count * REC_WORDS) : new Uint32Array(meta.buffer.slice(meta.byteOffset, meta.byteOffset + count * REC_WORDS * 4));
-  const strings = meta.subarray(count * REC_WORDS * 4);
+  const { words, strings } = records(meta, count);
   const out: ScannedEntry[] = new Array(count);
-  for (let i = 0, r = 0; i < count; i++, r += REC_WORDS) {
-    const flags = words[r + F.FLAGS]!;
-    const size = words[r + F.SIZE_HI]! * TWO_32 + words[r + F.SIZE_LO]!;
-    const nameOff = words[r + F.NAME_OFF]!;
-    const nlink = words[r + F.NLINK]!;
-    const e: ScannedEntry = {
-      name: strings.toString('utf8', nameOff, nameOff + words[r + F.NAME_LEN]!),
-      nameIsUtf8: (flags & NAME_NOT_UTF8) === 0,
-      mode: words[r + F.MODE]!,
-      uid: words[r + F.UID]!,
-      gid: words[r + F.GID]!,
-      nlink,
-      size,
-      mtimeSec: (words[r + F.MTIME_HI]! | 0) * TWO_32 + words[r + F.MTIME_LO]!,
-      mtimeNsec: words[r + F.MTIME_NSEC]!,
-      rdevMajor: words[r + F.RDEV_MAJOR]!,
-      rdevMinor: words[r + F.RDEV_MINOR]!,
-      xattrs: words[r + F.XATTR_LEN] === 0 ? NO_XATTRS : decodeXattrs(strings, words[r + F.XATTR_OFF]!, words[r + F.XATTR_LEN]!),
-      xattrsUnread: (flags & XATTRS_UNREAD) !== 0,
-    };
-    if (nlink > 1) e.inode = `${words[r + F.DEV_HI]}.${words[r + F.DEV_LO]}:${words[r + F.INO_HI]}.${words[r + F.INO_LO]}`;
-    if (flags & HAS_LINK) e.linkTarget = strings.toString('utf8', words[r + F.LINK_OFF], words[r + F.LINK_OFF]! + words[r + F.LINK_LEN]!);
-    if (flags & HAS_DATA) e.data = data.subarray(words[r + F.DATA_OFF], words[r + F.DATA_OFF]! + size);
-    out[i] = e;
-  }
+  for (let i = 0; i < count; i++) out[i] = decode(words, strings, data, i * REC_WORDS);
   return out;
 }
 
+export interface TarScanOptions {
+  inlineMax: number;
+  budget: number;
+  /** The directory's path in the tar (`a/b/`, or '' for the root). */
+  prefix: string;
+  /** Owners of entries without xattrs are 0:0 (an xattr store) rather than their lstat's. */
+  ownerZero: boolean;
+  /** Clamp mtimes to this (seconds). */
+  sourceDateEpoch?: number;
+}
+
+/** An entry a tar scan left to its caller, or a directory (whose subtree the caller walks). */
+export interface TarScanEntry extends ScannedEntry {
+  /** Where the archived bytes before this entry end in `tar` (for an archived directory, after its header). */
+  tarEnd: number;
+  /** Its header is in `tar` already (only ever a directory among `entries`). */
+  archived: boolean;
+}
+
+export interface TarScan {
+  /** The tar bytes of the entries the scan archived itself (header, contents, padding), in name order. */
+  tar: Buffer;
+  /** In name order: every directory and every entry the scan did not archive. */
+  entries: TarScanEntry[];
+}
+
+/**
+ * scanDir for a layer tar: the common entries (no xattrs, not a possible hardlink, a small file's
+ * contents within budget: see archivable() in native/fsxScan.c) come back as ready tar bytes,
+ * written by the same encoder as tarHeader(); only the others and the directories as entries.
+ */
+export async function scanDirTar(dir: string, opts: TarScanOptions): Promise<TarScan> {
+  const epoch = opts.sourceDateEpoch;
+  const flags = SCAN_TAR | (opts.ownerZero ? SCAN_OWNER_ZERO : 0) | (epoch !== undefined ? SCAN_EPOCH : 0);
+  const { count, meta, data, tar } = await addon().scanDir(dir, opts.budget, opts.inlineMax, flags, opts.prefix, epoch ?? 0);
+  const { words, strings } = records(meta, count);
+  const entries: TarScanEntry[] = [];
+  for (let r = 0; r < count * REC_WORDS; r += REC_WORDS) {
+    const archived = (words[r + F.FLAGS]! & ARCHIVED) !== 0;
+    if (archived && (words[r + F.MODE]! & S_IFMT) !== S_IFDIR) continue;
+    const e = decode(words, strings, data, r) as TarScanEntry;
+    e.tarEnd = words[r + F.TAR_END]!;
+    e.archived = archived;
+    entries.push(e);
+  }
+  return { tar, entries };
+}
+
+function records(meta: Buffer, count: number): { words: Uint32Array; strings: Buffer } {
+  // Records are native-endian uint32 words; a Buffer the addon made is aligned, else copy.
+  const words = meta.byteOffset % 4 === 0 ? new Uint32Array(meta.buffer, meta.byteOffset, count * REC_WORDS) : new Uint32Array(meta.buffer.slice(meta.byteOffset, meta.byteOffset + count * REC_WORDS * 4));
+  return { words, strings: meta.subarray(count * REC_WORDS * 4) };
+}
+
+function decode(words: Uint32Array, strings: Buffer, data: Buffer, r: number): ScannedEntry {
+  const flags = words[r + F.FLAGS]!;
+  const size = words[r + F.SIZE_HI]! * TWO_32 + words[r + F.SIZE_LO]!;
+  const nameOff = words[r + F.NAME_OFF]!;
+  const nlink = words[r + F.NLINK]!;
+  const e: ScannedEntry = {
+    name: strings.toString('utf8', nameOff, nameOff + words[r + F.NAME_LEN]!),
+    nameIsUtf8: (flags & NAME_NOT_UTF8) === 0,
+    mode: words[r + F.MODE]!,
+    uid: words[r + F.UID]!,
+    gid: words[r + F.GID]!,
+    nlink,
+    size,
+    mtimeSec: (words[r + F.MTIME_HI]! | 0) * TWO_32 + words[r + F.MTIME_LO]!,
+    mtimeNsec: words[r + F.MTIME_NSEC]!,
+    rdevMajor: words[r + F.RDEV_MAJOR]!,
+    rdevMinor: words[r + F.RDEV_MINOR]!,
+    xattrs: words[r + F.XATTR_LEN] === 0 ? NO_XATTRS : decodeXattrs(strings, words[r + F.XATTR_OFF]!, words[r + F.XATTR_LEN]!),
+    xattrsUnread: (flags & XATTRS_UNREAD) !== 0,
+  };
+  if (nlink > 1) e.inode = `${words[r + F.DEV_HI]}.${words[r + F.DEV_LO]}:${words[r + F.INO_HI]}.${words[r + F.INO_LO]}`;
+  if (flags & HAS_LINK) e.linkTarget = strings.toString('utf8', words[r + F.LINK_OFF], words[r + F.LINK_OFF]! + words[r + F.LINK_LEN]!);
+  if (flags & HAS_DATA) e.data = data.subarray(words[r + F.DATA_OFF], words[r + F.DATA_OFF]! + size);
+  return e;
+}
+
 const NO_XATTRS: ReadonlyArray<[string, Buffer]> = Object.freeze([]);
+
+/** Header fields as native/fsxTar.c takes them; src/layer/tarHeader.ts is the typed front. */
+export interface RawTarHeader {
+  path: string;
+  /** The ustar typeflag's character code. */
+  typeflag: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkpath: string;
+  devmajor: number;
+  devminor: number;
+  xattrs: ReadonlyArray<readonly [string, Buffer]>;
+}
+
+/** One entry's tar header (pax extended header where needed, then ustar), by the encoder the tar scans use. */
+export function tarHeader(h: RawTarHeader): Buffer {
+  return addon().tarHeader(h.path, h.typeflag, h.mode, h.uid, h.gid, h.size, h.mtime, h.linkpath, h.devmajor, h.devminor, h.xattrs);
+}
 
 /** st_rdev as glibc's makedev encodes it (what lstat's `rdev` holds). */
 export function rdevOf(e: Pick<ScannedEntry, 'rdevMajor' | 'rdevMinor'>): bigint {

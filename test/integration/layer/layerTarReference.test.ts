@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { link, lstat, mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chown, link, lstat, mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -109,7 +109,13 @@ describe('layerTar against the per-file reference', () => {
       for (let f = 0; f < 3; f++) await writeFile(join(upper, 'many', `d${d}`, `f${f}`), `${d}/${f}\n`.repeat(f + 1));
       await writeFile(join(upper, 'many', `d${d}`, 'sub', 'g'), 'g');
     }
+    // owners other than root (an xattr store archives those without an owner record as 0:0),
+    // and a link target that is not UTF-8 among entries the scan archives itself
+    await chown(join(upper, 'many/d1/f0'), 1234, 5678);
+    await chown(join(upper, 'many/d2'), 1234, 5678);
+    await symlink(Buffer.from('caf\xe9', 'latin1'), join(upper, 'many/d3/latin1-target'));
     await expectSameAsReference(upper, { xattrFlavor: 'user' });
+    await expectSameAsReference(upper, { xattrFlavor: 'user', storeKind: 'xattr', sourceDateEpoch: 1_600_000_000 });
   });
 
   it('refuses a file name that is not UTF-8 with a message naming it', async () => {
