@@ -181,13 +181,13 @@ static void do_tree(struct work *w) {
 
 // The list or a value may grow between the size query and the read (another process setting
 // xattrs); retry on ERANGE instead of failing.
-ssize_t fsx_read_list(const char *path, char **out) {
+ssize_t fsx_read_list(const char *path, int fd, char **out) {
   for (int attempt = 0; attempt < 8; attempt++) {
-    ssize_t n = llistxattr(path, NULL, 0);
+    ssize_t n = fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(path, NULL, 0);
     if (n <= 0) return n;
     char *buf = malloc((size_t)n);
     if (!buf) { errno = ENOMEM; return -1; }
-    ssize_t got = llistxattr(path, buf, (size_t)n);
+    ssize_t got = fd >= 0 ? flistxattr(fd, buf, (size_t)n) : llistxattr(path, buf, (size_t)n);
     if (got >= 0) { *out = buf; return got; }
     free(buf);
     if (errno != ERANGE) return -1;
@@ -196,13 +196,13 @@ ssize_t fsx_read_list(const char *path, char **out) {
   return -1;
 }
 
-ssize_t fsx_read_value(const char *path, const char *name, char **out) {
+ssize_t fsx_read_value(const char *path, int fd, const char *name, char **out) {
   for (int attempt = 0; attempt < 8; attempt++) {
-    ssize_t n = lgetxattr(path, name, NULL, 0);
+    ssize_t n = fd >= 0 ? fgetxattr(fd, name, NULL, 0) : lgetxattr(path, name, NULL, 0);
     if (n < 0) return n;
     char *buf = malloc(n > 0 ? (size_t)n : 1);
     if (!buf) { errno = ENOMEM; return -1; }
-    ssize_t got = lgetxattr(path, name, buf, (size_t)n);
+    ssize_t got = fd >= 0 ? fgetxattr(fd, name, buf, (size_t)n) : lgetxattr(path, name, buf, (size_t)n);
     if (got >= 0) { *out = buf; return got; }
     free(buf);
     if (errno != ERANGE) return -1;
@@ -212,7 +212,7 @@ ssize_t fsx_read_value(const char *path, const char *name, char **out) {
 }
 
 static void do_getxattrs(struct work *w) {
-  ssize_t n = fsx_read_list(w->path, &w->names);
+  ssize_t n = fsx_read_list(w->path, -1, &w->names);
   if (n < 0) {
     // A filesystem without xattr support simply has none.
     if (errno == ENOTSUP || errno == ENODATA) { w->names_len = 0; return; }
@@ -228,7 +228,7 @@ static void do_getxattrs(struct work *w) {
   size_t idx = 0;
   for (ssize_t off = 0; off < n && idx < count; idx++) {
     const char *name = w->names + off;
-    ssize_t len = fsx_read_value(w->path, name, &w->vals[idx]);
+    ssize_t len = fsx_read_value(w->path, -1, name, &w->vals[idx]);
     if (len < 0) {
       // Removed between list and get: treat as absent (lens < 0 marks it skipped).
       if (errno == ENODATA || errno == ENOTSUP) { w->vals[idx] = NULL; w->lens[idx] = -1; }

@@ -8,9 +8,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/** llistxattr / lgetxattr into a malloc'd buffer, retried while the list or value grows (ERANGE). */
-ssize_t fsx_read_list(const char *path, char **out);
-ssize_t fsx_read_value(const char *path, const char *name, char **out);
+/** llistxattr / lgetxattr (flistxattr / fgetxattr when fd >= 0) into a malloc'd buffer, retried
+ *  while the list or value grows (ERANGE). */
+ssize_t fsx_read_list(const char *path, int fd, char **out);
+ssize_t fsx_read_value(const char *path, int fd, const char *name, char **out);
 /** A Node-style error: code "ENOENT" etc., errno (negative), syscall, path, message. */
 napi_value fsx_errno_error(napi_env env, int err, const char *syscall, const char *path);
 /** A malloc'd copy of a JS string, NULL if it is not one. */

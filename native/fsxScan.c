@@ -122,36 +122,45 @@ static int valid_utf8(const unsigned char *s, size_t len) {
   return 1;
 }
 
-// Exactly `size` bytes of dirfd/name into dst: cut if the file grew, zero-filled if it shrank
-// (the tar header already announced `size`). Opened without following a link and non-blocking,
-// so a name swapped for a link or a fifo meanwhile can neither lead elsewhere nor hang.
-static int read_exact(struct scan_work *w, int dirfd, const char *name, char *dst, size_t size) {
-  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return fail_at(w, errno, "open", name);
+// Opened without following a link and non-blocking, so a name swapped for a link or a fifo
+// meanwhile can neither lead elsewhere nor hang.
+static int open_file(int dirfd, const char *name) {
+  return openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+}
+
+// Exactly `size` bytes of fd (the file `name`) into dst: cut if the file grew, zero-filled if it
+// shrank (the tar header already announced `size`).
+static int read_fd(struct scan_work *w, int fd, const char *name, char *dst, size_t size) {
   size_t at = 0;
   while (at < size) {
     ssize_t n = pread(fd, dst + at, size - at, (off_t)at);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      close(fd);
-      return fail_at(w, e, "read", name);
-    }
+    if (n < 0) return fail_at(w, errno, "read", name);
     if (n == 0) break;
     at += (size_t)n;
   }
   if (at < size) memset(dst + at, 0, size - at);
-  close(fd);
   return 0;
+}
+
+// read_fd of dirfd/name, opened here, or of fd when the caller has it open already (fd >= 0).
+static int read_exact(struct scan_work *w, int dirfd, int fd, const char *name, char *dst, size_t size) {
+  if (fd >= 0) return read_fd(w, fd, name, dst, size);
+  fd = open_file(dirfd, name);
+  if (fd < 0) return fail_at(w, errno, "open", name);
+  int ret = read_fd(w, fd, name, dst, size);
+  close(fd);
+  return ret;
 }
 
 // xattrs as [u32 name length][name][u32 value length][value]..., ENOTSUP/ENODATA meaning none.
 // EACCES (user.* of a file without read permission, for its non-root owner) is left to the
 // caller: the entry is flagged XATTRS_UNREAD with no xattrs.
-static int put_xattrs(struct scan_work *w, const char *path, const char *name, uint32_t *rec) {
+// Read through fd when it is open (>= 0), else by path.
+static int put_xattrs(struct scan_work *w, const char *path, int fd, const char *name, uint32_t *rec) {
   size_t start = w->strs.len;
   char *list = NULL;
-  ssize_t n = fsx_read_list(path, &list);
+  ssize_t n = fsx_read_list(path, fd, &list);
   if (n < 0) {
     if (errno == ENOTSUP || errno == ENODATA) return 0;
     if (errno == EACCES) { rec[F_FLAGS] |= XATTRS_UNREAD; return 0; }
@@ -162,7 +171,7 @@ static int put_xattrs(struct scan_work *w, const char *path, const char *name, u
     size_t klen = strlen(key);
     off += (ssize_t)klen + 1;
     char *val = NULL;
-    ssize_t vlen = fsx_read_value(path, key, &val);
+    ssize_t vlen = fsx_read_value(path, fd, key, &val);
     if (vlen < 0) {
       // Removed between list and get: absent.
       if (errno == ENODATA || errno == ENOTSUP) continue;
@@ -256,71 +265,46 @@ static bool archivable(const uint32_t *rec, const char *strs) {
   }
 }
 
-static int archive(struct scan_work *w, int dfd) {
-  size_t pl = strlen(w->prefix), data_at = 0;
-  struct fsx_bytes path = { 0 };
-  int ret = 0;
-  for (size_t i = 0; i < w->count && ret == 0; i++) {
-    uint32_t *rec = w->recs + i * REC_WORDS;
-    uint64_t size = rec[F_SIZE_LO] | ((uint64_t)rec[F_SIZE_HI] << 32);
-    if (!archivable(rec, w->strs.p)) {
-      // Its contents go to the data buffer, for layerTar.ts.
-      if (rec[F_FLAGS] & HAS_DATA) {
-        rec[F_DATA_OFF] = (uint32_t)data_at;
-        data_at += size;
-      }
-      rec[F_TAR_END] = (uint32_t)w->tar.len;
-      continue;
-    }
-    uint32_t type = rec[F_MODE] & S_IFMT;
-    const char *name = w->names[i];
-    path.len = 0;
-    if (fsx_put(&path, w->prefix, pl) || fsx_put(&path, name, rec[F_NAME_LEN]) || (type == S_IFDIR && fsx_put(&path, "/", 1))) {
-      ret = fail_at(w, ENOMEM, "malloc", name);
-      break;
-    }
-    // Seconds of the nanosecond time truncated toward zero (differs from st_mtim.tv_sec only
-    // before 1970 with a fraction), then clamped to SOURCE_DATE_EPOCH.
-    int64_t seconds = (int64_t)(rec[F_MTIME_LO] | ((uint64_t)rec[F_MTIME_HI] << 32));
-    if (seconds < 0 && rec[F_MTIME_NSEC] > 0) seconds++;
-    if ((w->scan_flags & SCAN_EPOCH) && seconds > w->epoch) seconds = w->epoch;
-    bool zero = w->scan_flags & SCAN_OWNER_ZERO;
-    struct fsx_tar_entry e = {
-      .path = path.p,
-      .path_len = path.len,
-      .type = type == S_IFDIR ? '5' : type == S_IFIFO ? '6' : type == S_IFLNK ? '2' : '0',
-      .mode = rec[F_MODE] & 07777,
-      .uid = zero ? 0 : rec[F_UID],
-      .gid = zero ? 0 : rec[F_GID],
-      .size = type == S_IFREG ? size : 0,
-      .mtime = seconds,
-      .link = type == S_IFLNK ? w->strs.p + rec[F_LINK_OFF] : "",
-      .link_len = type == S_IFLNK ? rec[F_LINK_LEN] : 0,
-    };
-    if (fsx_tar_header(&w->tar, &e) != 0) {
-      ret = fail_at(w, ENOMEM, "malloc", name);
-      break;
-    }
-    if (type == S_IFREG && size > 0) {
-      size_t pad = (512 - size % 512) % 512;
-      // Room for the contents and padding, which are written in place.
-      if (fsx_reserve(&w->tar, size + pad) != 0) {
-        ret = fail_at(w, ENOMEM, "malloc", name);
-        break;
-      }
-      if (read_exact(w, dfd, name, w->tar.p + w->tar.len, (size_t)size) != 0) {
-        ret = -1;
-        break;
-      }
-      memset(w->tar.p + w->tar.len + size, 0, pad);
-      w->tar.len += size + pad;
-    }
-    rec[F_FLAGS] = (rec[F_FLAGS] & ~(uint32_t)HAS_DATA) | ARCHIVED;
-    rec[F_TAR_END] = (uint32_t)w->tar.len;
+// Appends entry i's tar bytes (header, then a regular file's contents read through fd, or
+// opened here when fd < 0, and padding); path is scratch space for its name in the tar.
+static int archive(struct scan_work *w, size_t i, int dfd, int fd, struct fsx_bytes *path) {
+  uint32_t *rec = w->recs + i * REC_WORDS;
+  uint64_t size = rec[F_SIZE_LO] | ((uint64_t)rec[F_SIZE_HI] << 32);
+  uint32_t type = rec[F_MODE] & S_IFMT;
+  const char *name = w->names[i];
+  path->len = 0;
+  if (fsx_put(path, w->prefix, strlen(w->prefix)) || fsx_put(path, name, rec[F_NAME_LEN]) || (type == S_IFDIR && fsx_put(path, "/", 1))) {
+    return fail_at(w, ENOMEM, "malloc", name);
   }
-  w->data_len = data_at;
-  free(path.p);
-  return ret;
+  // Seconds of the nanosecond time truncated toward zero (differs from st_mtim.tv_sec only
+  // before 1970 with a fraction), then clamped to SOURCE_DATE_EPOCH.
+  int64_t seconds = (int64_t)(rec[F_MTIME_LO] | ((uint64_t)rec[F_MTIME_HI] << 32));
+  if (seconds < 0 && rec[F_MTIME_NSEC] > 0) seconds++;
+  if ((w->scan_flags & SCAN_EPOCH) && seconds > w->epoch) seconds = w->epoch;
+  bool zero = w->scan_flags & SCAN_OWNER_ZERO;
+  struct fsx_tar_entry e = {
+    .path = path->p,
+    .path_len = path->len,
+    .type = type == S_IFDIR ? '5' : type == S_IFIFO ? '6' : type == S_IFLNK ? '2' : '0',
+    .mode = rec[F_MODE] & 07777,
+    .uid = zero ? 0 : rec[F_UID],
+    .gid = zero ? 0 : rec[F_GID],
+    .size = type == S_IFREG ? size : 0,
+    .mtime = seconds,
+    .link = type == S_IFLNK ? w->strs.p + rec[F_LINK_OFF] : "",
+    .link_len = type == S_IFLNK ? rec[F_LINK_LEN] : 0,
+  };
+  if (fsx_tar_header(&w->tar, &e) != 0) return fail_at(w, ENOMEM, "malloc", name);
+  if (type == S_IFREG && size > 0) {
+    size_t pad = (512 - size % 512) % 512;
+    // The contents and padding are written in place.
+    if (fsx_reserve(&w->tar, size + pad) != 0) return fail_at(w, ENOMEM, "malloc", name);
+    if (read_exact(w, dfd, fd, name, w->tar.p + w->tar.len, (size_t)size) != 0) return -1;
+    memset(w->tar.p + w->tar.len + size, 0, pad);
+    w->tar.len += size + pad;
+  }
+  rec[F_FLAGS] = (rec[F_FLAGS] & ~(uint32_t)HAS_DATA) | ARCHIVED;
+  return 0;
 }
 
 static void do_scan(struct scan_work *w) {
@@ -331,6 +315,8 @@ static void do_scan(struct scan_work *w) {
   int dfd = dirfd(d);
   size_t dl = strlen(w->dir);
   char *path = NULL;
+  struct fsx_bytes data = { 0 }, tar_path = { 0 };
+  int ffd = -1;
   if (list_dir(w, d) != 0) goto done;
   w->recs = calloc(w->count ? w->count : 1, REC_WORDS * sizeof(uint32_t));
   path = malloc(dl + 2 + 256);
@@ -368,35 +354,40 @@ static void do_scan(struct scan_work *w) {
     if (fsx_put(&w->strs, name, nl) != 0) { fail_at(w, ENOMEM, "malloc", name); goto done; }
     if (S_ISLNK(st.st_mode) && put_link(w, dfd, name, rec) != 0) goto done;
     memcpy(path + dl + 1, name, nl + 1);
-    rec[F_XATTR_OFF] = (uint32_t)w->strs.len;
-    if (!(w->scan_flags & SCAN_NO_XATTRS) && put_xattrs(w, path, name, rec) != 0) goto done;
-    rec[F_XATTR_LEN] = (uint32_t)(w->strs.len - rec[F_XATTR_OFF]);
     // Contents are planned in name order and planning stops at the first file that does not fit,
     // so the files left for readFiles are the directory's tail.
     if (planning && S_ISREG(st.st_mode) && size > 0 && (double)size <= w->inline_max) {
       if (planned + (double)size <= w->budget) {
-        rec[F_DATA_OFF] = (uint32_t)planned;
         rec[F_FLAGS] |= HAS_DATA;
         planned += (double)size;
       } else {
         planning = 0;
       }
     }
-  }
-  // The 4 GiB limit of a 32-bit offset is far above any budget the caller passes.
-  w->data_len = (size_t)planned;
-  if ((w->scan_flags & SCAN_TAR) && archive(w, dfd) != 0) goto done;
-  if (w->data_len > 0) {
-    w->data = malloc(w->data_len);
-    if (!w->data) { fail_at(w, ENOMEM, "malloc", NULL); goto done; }
-    for (size_t i = 0; i < w->count; i++) {
-      uint32_t *rec = w->recs + i * REC_WORDS;
-      if (!(rec[F_FLAGS] & HAS_DATA)) continue;
-      uint64_t size = rec[F_SIZE_LO] | ((uint64_t)rec[F_SIZE_HI] << 32);
-      if (read_exact(w, dfd, w->names[i], w->data + rec[F_DATA_OFF], (size_t)size) != 0) goto done;
+    // A file to be read is opened once, and its xattrs read through the fd: one path lookup
+    // less. Where the open fails, the xattrs are read by path and the read reports it.
+    ffd = (rec[F_FLAGS] & HAS_DATA) ? open_file(dfd, name) : -1;
+    rec[F_XATTR_OFF] = (uint32_t)w->strs.len;
+    if (!(w->scan_flags & SCAN_NO_XATTRS) && put_xattrs(w, path, ffd, name, rec) != 0) goto done;
+    rec[F_XATTR_LEN] = (uint32_t)(w->strs.len - rec[F_XATTR_OFF]);
+    if ((w->scan_flags & SCAN_TAR) && archivable(rec, w->strs.p)) {
+      if (archive(w, i, dfd, ffd, &tar_path) != 0) goto done;
+    } else if (rec[F_FLAGS] & HAS_DATA) {
+      // The 4 GiB limit of a 32-bit offset is far above any budget the caller passes.
+      rec[F_DATA_OFF] = (uint32_t)data.len;
+      if (fsx_reserve(&data, (size_t)size) != 0) { fail_at(w, ENOMEM, "malloc", name); goto done; }
+      if (read_exact(w, dfd, ffd, name, data.p + data.len, (size_t)size) != 0) goto done;
+      data.len += (size_t)size;
     }
+    rec[F_TAR_END] = (uint32_t)w->tar.len;
+    if (ffd >= 0) close(ffd);
+    ffd = -1;
   }
 done:
+  if (ffd >= 0) close(ffd);
+  w->data = data.p;
+  w->data_len = data.len;
+  free(tar_path.p);
   free(path);
   closedir(d);
 }
@@ -411,7 +402,7 @@ static void do_read(struct scan_work *w) {
   if (!w->data) { fail_at(w, ENOMEM, "malloc", NULL); close(dfd); return; }
   size_t at = 0;
   for (size_t i = 0; i < w->count; i++) {
-    if (read_exact(w, dfd, w->names[i], w->data + at, (size_t)w->sizes[i]) != 0) break;
+    if (read_exact(w, dfd, -1, w->names[i], w->data + at, (size_t)w->sizes[i]) != 0) break;
     at += (size_t)w->sizes[i];
   }
   close(dfd);
