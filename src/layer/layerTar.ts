@@ -24,6 +24,9 @@ export interface LayerTarOptions {
 export const EMPTY_TAR_SIZE = 2 * BLOCK;
 
 const FLUSH_AT = 256 * 1024;
+// Pieces this big (a scan's run of archived entries, a big file's chunk) go downstream as they
+// are: joining them would only copy them once more.
+const PASS_AT = 64 * 1024;
 const READ_CHUNK = 1024 * 1024;
 // Regular files up to this size are read whole by the directory scan (scanDirTar) or, past its
 // budget, in batches (readFiles); bigger ones are streamed in READ_CHUNK pieces.
@@ -40,6 +43,19 @@ interface Scan {
   result: Promise<TarScan>;
   /** Budget set aside for its small files' contents until it is known how much they took. */
   reserved: number;
+}
+
+/** A directory being walked: its scan and how far its archived bytes have gone out. */
+interface Dir {
+  absDir: string;
+  relDir: string;
+  tar: Buffer;
+  entries: TarScanEntry[];
+  written: number;
+  /** Bytes of the scan held until the directory is done. */
+  held: number;
+  subdirs: TarScanEntry[];
+  nextSubdir: number;
 }
 
 interface Node {
@@ -84,60 +100,82 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   // The scan archives the common entries itself (their bytes come as one buffer, `tar`); per
   // entry left here the work is synchronous (headers and small files' bytes are appended to
   // `out`); only directories and big files' bodies await, so 20,000 files are not 20,000 generators.
+  // walk() itself stays small (the rest is in the helpers below): the JIT compiles a generator
+  // that suspends often, at a cost that grows with its size.
   async function* walk(absDir: string, relDir: string): AsyncGenerator<Buffer> {
     opts.signal?.throwIfAborted();
+    const dir = await openDir(absDir, relDir);
+    try {
+      const { entries } = dir;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        passArchived(dir, e.tarEnd);
+        if (!e.archived) {
+          const all = e.xattrsUnread || (!e.data && isSmallFile(e)) ? await readLeftovers(absDir, entries, i) : e.xattrs;
+          if (appendEntry(dir, e, all)) yield* fileData(join(absDir, e.name), e.size, out, opts.signal);
+        }
+        for (const chunk of out.take()) yield chunk;
+        if ((e.mode & S_IFMT) === S_IFDIR) yield* walk(join(absDir, e.name), descend(dir));
+      }
+      passArchived(dir, dir.tar.length);
+      for (const chunk of out.take()) yield chunk;
+    } finally {
+      held -= dir.held;
+    }
+  }
+
+  async function openDir(absDir: string, relDir: string): Promise<Dir> {
     const scan = ahead.get(absDir) ?? startScan(absDir, relDir);
     ahead.delete(absDir);
-    let tar: Buffer;
-    let entries: TarScanEntry[];
+    let result: TarScan;
     try {
-      ({ tar, entries } = await scan.result);
+      result = await scan.result;
     } finally {
       held -= scan.reserved;
     }
-    const scanned = tar.length + entries.reduce((n, e) => n + (e.data ? e.size : 0), 0);
-    held += scanned;
-    // How much of `tar` has gone out.
-    let written = 0;
-    try {
-      const subdirs = entries.filter((e) => (e.mode & S_IFMT) === S_IFDIR);
-      let nextSubdir = 0;
-      const relOf = (name: string): string => (relDir === '' ? name : `${relDir}/${name}`);
-      if (subdirs.length > 0) prefetch(join(absDir, subdirs[0]!.name), relOf(subdirs[0]!.name));
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        // The entries the scan archived before this one.
-        if (e.tarEnd > written) {
-          out.push(tar.subarray(written, e.tarEnd));
-          written = e.tarEnd;
-        }
-        // An archived directory's header is in `tar` already: only its subtree is left.
-        if (!e.archived) {
-          if (!e.nameIsUtf8) {
-            throw new TsbuildError('LAYER_INVALID', `archiving ${absDir}: the name ${JSON.stringify(e.name)} is not UTF-8`, {
-              hint: 'rename the file (layer tars carry UTF-8 paths)',
-            });
-          }
-          if (!e.data && isSmallFile(e)) await readTail(absDir, entries, i);
-          // The scan leaves out xattrs it was refused (EACCES): an xattr store's owner reads them its way.
-          const all = e.xattrsUnread ? await ownerWriterFor(storeKind).readXattrs(join(absDir, e.name)) : e.xattrs;
-          const streamBody = append(node(e, all, absDir, relDir, opaqueKey, storeKind));
-          for (const chunk of out.take()) yield chunk;
-          if (streamBody) yield* fileData(join(absDir, e.name), e.size, out, opts.signal);
-        }
-        if ((e.mode & S_IFMT) === S_IFDIR) {
-          for (const chunk of out.take()) yield chunk;
-          // The sibling after this one is next once this subtree is done.
-          const sibling = subdirs[++nextSubdir];
-          if (sibling) prefetch(join(absDir, sibling.name), relOf(sibling.name));
-          yield* walk(join(absDir, e.name), relOf(e.name));
-        }
-      }
-      if (tar.length > written) out.push(tar.subarray(written));
-      for (const chunk of out.take()) yield chunk;
-    } finally {
-      held -= scanned;
+    const { tar, entries } = result;
+    const dir: Dir = { absDir, relDir, tar, entries, written: 0, held: 0, subdirs: entries.filter((e) => (e.mode & S_IFMT) === S_IFDIR), nextSubdir: 0 };
+    dir.held = tar.length + entries.reduce((n, e) => n + (e.data ? e.size : 0), 0);
+    held += dir.held;
+    const first = dir.subdirs[0];
+    if (first) prefetch(join(absDir, first.name), relOf(relDir, first.name));
+    return dir;
+  }
+
+  /** Sends on the bytes the scan archived up to `end` (the entries before the next one left here). */
+  function passArchived(dir: Dir, end: number): void {
+    if (end > dir.written) {
+      out.push(dir.tar.subarray(dir.written, end));
+      dir.written = end;
     }
+  }
+
+  /** The relative path of the subdirectory walked next, with a scan of the one after it started. */
+  function descend(dir: Dir): string {
+    const subdir = dir.subdirs[dir.nextSubdir++]!;
+    const sibling = dir.subdirs[dir.nextSubdir];
+    if (sibling) prefetch(join(dir.absDir, sibling.name), relOf(dir.relDir, sibling.name));
+    return relOf(dir.relDir, subdir.name);
+  }
+
+  /** Appends an entry the scan left here (see append()), unless it is an archived directory. */
+  function appendEntry(dir: Dir, e: ScannedEntry, all: ReadonlyArray<[string, Buffer]>): boolean {
+    if (!e.nameIsUtf8) {
+      throw new TsbuildError('LAYER_INVALID', `archiving ${dir.absDir}: the name ${JSON.stringify(e.name)} is not UTF-8`, {
+        hint: 'rename the file (layer tars carry UTF-8 paths)',
+      });
+    }
+    return append(node(e, all, dir.absDir, dir.relDir, opaqueKey, storeKind));
+  }
+
+  /** Reads what the scan left out of entries[i]: small files' contents past its budget, xattrs it was refused; returns the xattrs. */
+  async function readLeftovers(absDir: string, entries: ScannedEntry[], i: number): Promise<ReadonlyArray<[string, Buffer]>> {
+    const e = entries[i]!;
+    // appendEntry() refuses it.
+    if (!e.nameIsUtf8) return e.xattrs;
+    if (!e.data && isSmallFile(e)) await readTail(absDir, entries, i);
+    // The scan leaves out xattrs it was refused (EACCES): an xattr store's owner reads them its way.
+    return e.xattrsUnread ? ownerWriterFor(storeKind).readXattrs(join(absDir, e.name)) : e.xattrs;
   }
 
   /** Appends the entry's header (and a small file's body); true when a big file's body is still to come. */
@@ -200,6 +238,10 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
     if ((err as Error).name === 'AbortError' || err instanceof TsbuildError) throw err;
     throw wrapError('LAYER_INVALID', `archiving ${dir}`, err);
   }
+}
+
+function relOf(relDir: string, name: string): string {
+  return relDir === '' ? name : `${relDir}/${name}`;
 }
 
 function isSmallFile(e: ScannedEntry): boolean {
@@ -303,7 +345,7 @@ class Batcher {
   private ready: Buffer[] = [];
 
   push(buf: Buffer): void {
-    if (buf.length >= FLUSH_AT) {
+    if (buf.length >= PASS_AT) {
       this.flush();
       this.ready.push(buf);
       return;
