@@ -58,24 +58,23 @@ static void fail_at(struct copy_work *w, int err, const char *syscall, const cha
 }
 
 // The bytes of sfd into dfd: a reflink where the filesystem shares extents (btrfs, xfs), else
-// copy_file_range, else read/write. `*reflink` is cleared after the first refusal so a batch on
-// ext4 asks once.
-static int copy_bytes(int sfd, int dfd, off_t size, int *reflink, char *buf, size_t buflen) {
+// copy_file_range, else read/write. `*reflink` and `*cfr` are cleared after the first refusal:
+// a batch (one source and one destination directory, so one pair of filesystems) asks once.
+static int copy_bytes(int sfd, int dfd, off_t size, int *reflink, int *cfr, char *buf, size_t buflen) {
   if (size == 0) return 0;
   if (*reflink) {
     if (ioctl(dfd, FICLONE, sfd) == 0) return 0;
     *reflink = 0;
   }
   off_t done = 0;
-  int use_cfr = 1;
   while (done < size) {
-    if (use_cfr) {
+    if (*cfr) {
       ssize_t n = copy_file_range(sfd, NULL, dfd, NULL, (size_t)(size - done), 0);
       if (n > 0) { done += n; continue; }
       if (n == 0) break;  // the source shrank: it is copied as it is now
       if (errno == EINTR) continue;
       if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) return -1;
-      use_cfr = 0;
+      *cfr = 0;
     }
     ssize_t r = read(sfd, buf, buflen);
     if (r < 0 && errno == EINTR) continue;
@@ -100,7 +99,7 @@ static void do_copy(struct copy_work *w) {
   size_t buflen = 128 * 1024;
   char *buf = malloc(buflen);
   if (!buf) { fail_at(w, ENOMEM, "malloc", w->src_dir, NULL); goto out; }
-  int reflink = 1;
+  int reflink = 1, cfr = 1;
   for (size_t i = 0; i < w->count; i++) {
     const char *name = w->names[i];
     // Not following a link: a source swapped for a symlink meanwhile cannot lead out of the context.
@@ -122,7 +121,7 @@ static void do_copy(struct copy_work *w) {
       break;
     }
     const char *failed = NULL;
-    if (copy_bytes(sfd, dfd, st.st_size, &reflink, buf, buflen) != 0) failed = "copy";
+    if (copy_bytes(sfd, dfd, st.st_size, &reflink, &cfr, buf, buflen) != 0) failed = "copy";
     // chmod after chown: chown clears setuid/setgid bits.
     else if (fchown(dfd, w->uid, w->gid) != 0) failed = "chown";
     else if (fchmod(dfd, w->modes[i]) != 0) failed = "chmod";

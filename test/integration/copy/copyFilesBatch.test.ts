@@ -5,11 +5,12 @@
  * Needs root (chown to 1000).
  */
 import { execFile } from 'node:child_process';
-import { chmod, lstat, mkdir, readFile, readlink, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseChmod } from '../../../src/build/steps/chmodSpec.js';
+import { copyFilesInto } from '../../../src/util/fsx.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { copyTreeAs1000 } from './copyTreeAs1000.js';
 
@@ -64,5 +65,17 @@ describe('copyFiles in batches', () => {
     expect(sparse.size).toBe(20 * 1024 * 1024);
     expect((await readFile(join(dest, 'out', 'sparse'))).subarray(0, 6).toString()).toBe('start\0');
     expect((await lstat(join(dest, 'out', 'sub', 'deeper'))).uid).toBe(1000);
+  });
+
+  it('copies every file of a batch between filesystems that refuse copy_file_range (tmpfs to the temp dir)', async () => {
+    // The first refusal switches the whole batch to read/write: the files after it must be whole too.
+    const src = await mkdtemp('/dev/shm/tsbuild-copybatch-');
+    onTestFinished(() => rm(src, { recursive: true, force: true }));
+    const dest = await makeTempDir('tsbuild-copybatch-xdev');
+    expect((await lstat(src)).dev).not.toBe((await lstat(dest)).dev);
+    const files = [0, 7, 4096, 70_000, 300_000, 1, 65_536].map((size, i) => ({ name: `f${i}`, mode: 0o640, bytes: Buffer.alloc(size, `${i}:`) }));
+    for (const f of files) await writeFile(join(src, f.name), f.bytes);
+    expect(await copyFilesInto(src, dest, files, { uid: 0, gid: 0 })).toEqual(files.map(() => 'copied'));
+    for (const f of files) expect((await readFile(join(dest, f.name))).equals(f.bytes)).toBe(true);
   });
 });
