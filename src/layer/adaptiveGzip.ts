@@ -46,35 +46,64 @@ export async function adaptiveGzip(source: AsyncIterable<Buffer>, sink: Writable
     if (!sink.write(member)) await Promise.race([once(sink, 'drain', opts.signal ? { signal: opts.signal } : {}), sinkDone]);
   };
   // Members being compressed, oldest first; each is written once it and all before it are done.
-  const pending: Array<Promise<Buffer>> = [];
+  const pending: Array<{ member: Promise<Buffer>; segment: Buffer }> = [];
+  const pool = new SegmentPool();
   const compress = (segment: Buffer, level: number): void => {
     const member = gzipMember(segment, { level, chunkSize: 256 * 1024 });
     // Awaited in order below; until then a failure must not count as unhandled.
     member.catch(() => undefined);
-    pending.push(member);
+    pending.push({ member, segment });
+  };
+  const writeOldest = async (): Promise<void> => {
+    const { member, segment } = pending.shift()!;
+    const bytes = await member;
+    // Compressed: the segment's memory can take the next one.
+    pool.release(segment);
+    await put(bytes);
   };
   try {
     let seen = 0;
-    for await (const segment of segments(source)) {
+    for await (const segment of segments(source, pool)) {
       opts.signal?.throwIfAborted();
       seen++;
       compress(segment, segment.length === SEGMENT && looksIncompressible(segment) ? 0 : opts.level);
-      if (pending.length >= parallel) await put(await pending.shift()!);
+      if (pending.length >= parallel) await writeOldest();
     }
     // An empty input still has to be a valid (one-member) gzip stream.
     if (seen === 0) compress(Buffer.alloc(0), opts.level);
-    while (pending.length > 0) await put(await pending.shift()!);
+    while (pending.length > 0) await writeOldest();
     sink.end();
     await sinkDone;
   } catch (err) {
     // Let the members in flight finish on their threads before the caller cleans up.
-    await Promise.allSettled(pending);
+    await Promise.allSettled(pending.map((p) => p.member));
     throw err;
   }
 }
 
+/**
+ * SEGMENT-sized buffers that segments() joins pieces into, reused once compressed: fresh memory
+ * for every MiB of the layer costs a page fault per 4 KiB, much more than the copy itself.
+ */
+class SegmentPool {
+  private readonly free: Buffer[] = [];
+  private readonly ours = new WeakSet<Buffer>();
+
+  /** Room for one segment (its contents are overwritten). */
+  take(): Buffer {
+    const buf = this.free.pop() ?? Buffer.allocUnsafeSlow(SEGMENT);
+    this.ours.add(buf);
+    return buf;
+  }
+
+  /** A segment done with; kept if it came from take(), not if it is a piece of the input. */
+  release(segment: Buffer): void {
+    if (this.ours.has(segment)) this.free.push(segment);
+  }
+}
+
 /** Re-chunks into exact SEGMENT-sized buffers (the last may be shorter). */
-async function* segments(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+async function* segments(source: AsyncIterable<Buffer>, pool: SegmentPool): AsyncGenerator<Buffer> {
   let parts: Buffer[] = [];
   let length = 0;
   for await (const chunk of source) {
@@ -82,7 +111,7 @@ async function* segments(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
     while (length + rest.length >= SEGMENT) {
       const take = SEGMENT - length;
       parts.push(rest.subarray(0, take));
-      yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, SEGMENT);
+      yield parts.length === 1 ? parts[0]! : join(parts, pool.take());
       rest = rest.subarray(take);
       parts = [];
       length = 0;
@@ -93,6 +122,13 @@ async function* segments(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
     }
   }
   if (length > 0) yield Buffer.concat(parts, length);
+}
+
+/** Copies `parts` (SEGMENT bytes in all) into `into`. */
+function join(parts: Buffer[], into: Buffer): Buffer {
+  let at = 0;
+  for (const p of parts) at += p.copy(into, at);
+  return into;
 }
 
 /** Shannon entropy of byte values over samples spread through the segment. */
