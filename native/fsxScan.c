@@ -51,7 +51,8 @@ struct scan_work {
   char **names;
   size_t count;
   uint64_t *sizes;
-  // output
+  // output: nrecs records (a tar scan leaves out the entries it archived, directories aside)
+  size_t nrecs;
   uint32_t *recs;
   struct fsx_bytes strs;
   struct fsx_bytes tar;
@@ -383,6 +384,18 @@ static void do_scan(struct scan_work *w) {
     if (ffd >= 0) close(ffd);
     ffd = -1;
   }
+  w->nrecs = w->count;
+  if (w->scan_flags & SCAN_TAR) {
+    // The caller needs no record of what is in the tar bytes already, but for a directory (its subtree).
+    size_t kept = 0;
+    for (size_t i = 0; i < w->count; i++) {
+      uint32_t *rec = w->recs + i * REC_WORDS;
+      if ((rec[F_FLAGS] & ARCHIVED) && !S_ISDIR(rec[F_MODE])) continue;
+      if (kept != i) memcpy(w->recs + kept * REC_WORDS, rec, REC_WORDS * sizeof(uint32_t));
+      kept++;
+    }
+    w->nrecs = kept;
+  }
 done:
   if (ffd >= 0) close(ffd);
   w->data = data.p;
@@ -451,10 +464,10 @@ static void complete(napi_env env, napi_status status, void *data) {
   } else {
     // { count, meta: records then strings, data, tar }
     napi_value result, count, meta, jdata, jtar;
-    size_t rec_bytes = w->count * REC_WORDS * sizeof(uint32_t);
+    size_t rec_bytes = w->nrecs * REC_WORDS * sizeof(uint32_t);
     char *dst;
     napi_create_object(env, &result);
-    napi_create_uint32(env, (uint32_t)w->count, &count);
+    napi_create_uint32(env, (uint32_t)w->nrecs, &count);
     napi_create_buffer(env, rec_bytes + w->strs.len, (void **)&dst, &meta);
     if (rec_bytes) memcpy(dst, w->recs, rec_bytes);
     if (w->strs.len) memcpy(dst + rec_bytes, w->strs.p, w->strs.len);

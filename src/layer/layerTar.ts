@@ -51,6 +51,8 @@ interface Dir {
   relDir: string;
   tar: Buffer;
   entries: TarScanEntry[];
+  /** The entry to archive next. */
+  next: number;
   written: number;
   /** Bytes of the scan held until the directory is done. */
   held: number;
@@ -100,31 +102,38 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   // The scan archives the common entries itself (their bytes come as one buffer, `tar`); per
   // entry left here the work is synchronous (headers and small files' bytes are appended to
   // `out`); only directories and big files' bodies await, so 20,000 files are not 20,000 generators.
-  // walk() itself stays small (the rest is in the helpers below): the JIT compiles a generator
-  // that suspends often, at a cost that grows with its size.
-  async function* walk(absDir: string, relDir: string): AsyncGenerator<Buffer> {
-    opts.signal?.throwIfAborted();
-    const dir = await openDir(absDir, relDir);
+  // Depth first over a stack of directories rather than a generator per directory: a chunk is
+  // yielded once, not once per level, and this one generator stays small (the rest is in the
+  // helpers below), which is what the JIT weighs when it compiles code that suspends often.
+  async function* walk(root: string): AsyncGenerator<Buffer> {
+    const stack: Dir[] = [];
     try {
-      const { entries } = dir;
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
+      stack.push(await openDir(root, ''));
+      while (stack.length > 0) {
+        const dir = stack[stack.length - 1]!;
+        if (dir.next === dir.entries.length) {
+          passArchived(dir, dir.tar.length);
+          for (const chunk of out.take()) yield chunk;
+          held -= dir.held;
+          stack.pop();
+          continue;
+        }
+        const e = dir.entries[dir.next++]!;
         passArchived(dir, e.tarEnd);
         if (!e.archived) {
-          const all = e.xattrsUnread || (!e.data && isSmallFile(e)) ? await readLeftovers(absDir, entries, i) : e.xattrs;
-          if (appendEntry(dir, e, all)) yield* fileData(join(absDir, e.name), e.size, out, opts.signal);
+          const all = e.xattrsUnread || (!e.data && isSmallFile(e)) ? await readLeftovers(dir.absDir, dir.entries, dir.next - 1) : e.xattrs;
+          if (appendEntry(dir, e, all)) yield* fileData(join(dir.absDir, e.name), e.size, out, opts.signal);
         }
         for (const chunk of out.take()) yield chunk;
-        if ((e.mode & S_IFMT) === S_IFDIR) yield* walk(join(absDir, e.name), descend(dir));
+        if ((e.mode & S_IFMT) === S_IFDIR) stack.push(await openDir(join(dir.absDir, e.name), descend(dir)));
       }
-      passArchived(dir, dir.tar.length);
-      for (const chunk of out.take()) yield chunk;
     } finally {
-      held -= dir.held;
+      for (const dir of stack) held -= dir.held;
     }
   }
 
   async function openDir(absDir: string, relDir: string): Promise<Dir> {
+    opts.signal?.throwIfAborted();
     const scan = ahead.get(absDir) ?? startScan(absDir, relDir);
     ahead.delete(absDir);
     let result: TarScan;
@@ -134,7 +143,7 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
       held -= scan.reserved;
     }
     const { tar, entries } = result;
-    const dir: Dir = { absDir, relDir, tar, entries, written: 0, held: 0, subdirs: entries.filter((e) => (e.mode & S_IFMT) === S_IFDIR), nextSubdir: 0 };
+    const dir: Dir = { absDir, relDir, tar, entries, next: 0, written: 0, held: 0, subdirs: entries.filter((e) => (e.mode & S_IFMT) === S_IFDIR), nextSubdir: 0 };
     dir.held = tar.length + entries.reduce((n, e) => n + (e.data ? e.size : 0), 0);
     held += dir.held;
     const first = dir.subdirs[0];
@@ -158,7 +167,7 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
     return relOf(dir.relDir, subdir.name);
   }
 
-  /** Appends an entry the scan left here (see append()), unless it is an archived directory. */
+  /** Appends an entry the scan left here (see append()). */
   function appendEntry(dir: Dir, e: ScannedEntry, all: ReadonlyArray<[string, Buffer]>): boolean {
     if (!e.nameIsUtf8) {
       throw new TsbuildError('LAYER_INVALID', `archiving ${dir.absDir}: the name ${JSON.stringify(e.name)} is not UTF-8`, {
@@ -230,7 +239,7 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   }
 
   try {
-    yield* walk(dir, '');
+    yield* walk(dir);
     out.push(Buffer.alloc(EMPTY_TAR_SIZE));
     out.flush();
     for (const chunk of out.take()) yield chunk;

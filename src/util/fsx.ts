@@ -122,8 +122,6 @@ const NAME_NOT_UTF8 = 4;
 const XATTRS_UNREAD = 8;
 const ARCHIVED = 16;
 const TWO_32 = 2 ** 32;
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
 
 /**
  * Every entry of `dir` (`.` and `..` aside) sorted by the bytes of its name, with its lstat
@@ -174,14 +172,13 @@ export async function scanDirTar(dir: string, opts: TarScanOptions): Promise<Tar
   const flags = SCAN_TAR | (opts.ownerZero ? SCAN_OWNER_ZERO : 0) | (epoch !== undefined ? SCAN_EPOCH : 0);
   const { count, meta, data, tar } = await addon().scanDir(dir, opts.budget, opts.inlineMax, flags, opts.prefix, epoch ?? 0);
   const { words, strings } = records(meta, count);
-  const entries: TarScanEntry[] = [];
-  for (let r = 0; r < count * REC_WORDS; r += REC_WORDS) {
-    const archived = (words[r + F.FLAGS]! & ARCHIVED) !== 0;
-    if (archived && (words[r + F.MODE]! & S_IFMT) !== S_IFDIR) continue;
+  // The addon leaves out the records of the entries it archived, directories aside.
+  const entries: TarScanEntry[] = new Array(count);
+  for (let i = 0, r = 0; i < count; i++, r += REC_WORDS) {
     const e = decode(words, strings, data, r) as TarScanEntry;
     e.tarEnd = words[r + F.TAR_END]!;
-    e.archived = archived;
-    entries.push(e);
+    e.archived = (words[r + F.FLAGS]! & ARCHIVED) !== 0;
+    entries[i] = e;
   }
   return { tar, entries };
 }
