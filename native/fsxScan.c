@@ -27,6 +27,7 @@ enum field {
   F_MODE, F_UID, F_GID, F_NLINK, F_SIZE_LO, F_SIZE_HI, F_MTIME_LO, F_MTIME_HI, F_MTIME_NSEC,
   F_DEV_LO, F_DEV_HI, F_INO_LO, F_INO_HI, F_RDEV_MAJOR, F_RDEV_MINOR,
   F_NAME_OFF, F_NAME_LEN, F_LINK_OFF, F_LINK_LEN, F_XATTR_OFF, F_XATTR_LEN, F_DATA_OFF, F_FLAGS, F_TAR_END,
+  F_TAR_MTIME_LO, F_TAR_MTIME_HI,
   REC_WORDS
 };
 enum flags { HAS_DATA = 1, HAS_LINK = 2, NAME_NOT_UTF8 = 4, XATTRS_UNREAD = 8, ARCHIVED = 16 };
@@ -249,6 +250,17 @@ static int list_dir(struct scan_work *w, DIR *d) {
 // file's contents at hand). The rest, in between, are left to layerTar.ts, which also walks
 // the directories: F_TAR_END of every record is where the archived bytes before it end (for an
 // archived directory, after its own header).
+// An entry's mtime in a layer tar: the seconds of the nanosecond time truncated toward zero
+// (differs from st_mtim.tv_sec only before 1970 with a fraction), then clamped to
+// SOURCE_DATE_EPOCH. Recorded for every entry of a tar scan, archived here or not.
+static void put_tar_mtime(const struct scan_work *w, uint32_t *rec) {
+  int64_t seconds = (int64_t)(rec[F_MTIME_LO] | ((uint64_t)rec[F_MTIME_HI] << 32));
+  if (seconds < 0 && rec[F_MTIME_NSEC] > 0) seconds++;
+  if ((w->scan_flags & SCAN_EPOCH) && seconds > w->epoch) seconds = w->epoch;
+  rec[F_TAR_MTIME_LO] = (uint32_t)(uint64_t)seconds;
+  rec[F_TAR_MTIME_HI] = (uint32_t)((uint64_t)seconds >> 32);
+}
+
 static bool archivable(const uint32_t *rec, const char *strs) {
   uint32_t flags = rec[F_FLAGS];
   if ((flags & (NAME_NOT_UTF8 | XATTRS_UNREAD)) || rec[F_XATTR_LEN] != 0) return false;
@@ -277,11 +289,6 @@ static int archive(struct scan_work *w, size_t i, int dfd, int fd, struct fsx_by
   if (fsx_put(path, w->prefix, strlen(w->prefix)) || fsx_put(path, name, rec[F_NAME_LEN]) || (type == S_IFDIR && fsx_put(path, "/", 1))) {
     return fail_at(w, ENOMEM, "malloc", name);
   }
-  // Seconds of the nanosecond time truncated toward zero (differs from st_mtim.tv_sec only
-  // before 1970 with a fraction), then clamped to SOURCE_DATE_EPOCH.
-  int64_t seconds = (int64_t)(rec[F_MTIME_LO] | ((uint64_t)rec[F_MTIME_HI] << 32));
-  if (seconds < 0 && rec[F_MTIME_NSEC] > 0) seconds++;
-  if ((w->scan_flags & SCAN_EPOCH) && seconds > w->epoch) seconds = w->epoch;
   bool zero = w->scan_flags & SCAN_OWNER_ZERO;
   struct fsx_tar_entry e = {
     .path = path->p,
@@ -291,7 +298,7 @@ static int archive(struct scan_work *w, size_t i, int dfd, int fd, struct fsx_by
     .uid = zero ? 0 : rec[F_UID],
     .gid = zero ? 0 : rec[F_GID],
     .size = type == S_IFREG ? size : 0,
-    .mtime = seconds,
+    .mtime = (int64_t)(rec[F_TAR_MTIME_LO] | ((uint64_t)rec[F_TAR_MTIME_HI] << 32)),
     .link = type == S_IFLNK ? w->strs.p + rec[F_LINK_OFF] : "",
     .link_len = type == S_IFLNK ? rec[F_LINK_LEN] : 0,
   };
@@ -371,6 +378,7 @@ static void do_scan(struct scan_work *w) {
     rec[F_XATTR_OFF] = (uint32_t)w->strs.len;
     if (!(w->scan_flags & SCAN_NO_XATTRS) && put_xattrs(w, path, ffd, name, rec) != 0) goto done;
     rec[F_XATTR_LEN] = (uint32_t)(w->strs.len - rec[F_XATTR_OFF]);
+    if (w->scan_flags & SCAN_TAR) put_tar_mtime(w, rec);
     if ((w->scan_flags & SCAN_TAR) && archivable(rec, w->strs.p)) {
       if (archive(w, i, dfd, ffd, &tar_path) != 0) goto done;
     } else if (rec[F_FLAGS] & HAS_DATA) {

@@ -61,7 +61,7 @@ interface Dir {
 }
 
 interface Node {
-  e: ScannedEntry;
+  e: TarScanEntry;
   rel: string;
   abs: string;
   opaque: boolean;
@@ -168,7 +168,7 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   }
 
   /** Appends an entry the scan left here (see append()). */
-  function appendEntry(dir: Dir, e: ScannedEntry, all: ReadonlyArray<[string, Buffer]>): boolean {
+  function appendEntry(dir: Dir, e: TarScanEntry, all: ReadonlyArray<[string, Buffer]>): boolean {
     if (!e.nameIsUtf8) {
       throw new TsbuildError('LAYER_INVALID', `archiving ${dir.absDir}: the name ${JSON.stringify(e.name)} is not UTF-8`, {
         hint: 'rename the file (layer tars carry UTF-8 paths)',
@@ -191,7 +191,7 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   function append(node: Node): boolean {
     const { e, rel } = node;
     const kind = e.mode & S_IFMT;
-    const h = header(node, opts.sourceDateEpoch);
+    const h = header(node);
     if (kind === S_IFDIR) {
       h.path = `${rel}/`;
       h.type = 'dir';
@@ -273,7 +273,7 @@ async function readTail(absDir: string, entries: ScannedEntry[], from: number): 
   batch.forEach((e, i) => (e.data = data[i]));
 }
 
-function node(e: ScannedEntry, all: ReadonlyArray<[string, Buffer]>, absDir: string, relDir: string, opaqueKey: string, kind: StoreKind): Node {
+function node(e: TarScanEntry, all: ReadonlyArray<[string, Buffer]>, absDir: string, relDir: string, opaqueKey: string, kind: StoreKind): Node {
   const abs = join(absDir, e.name);
   // overlayfs' own bookkeeping (opaque, origin, impure, redirect…) and the xattr store's owner and
   // device records never go into a layer.
@@ -296,11 +296,7 @@ function statLike(e: ScannedEntry): { mode: bigint; uid: bigint; gid: bigint; rd
 }
 
 /** The entry's header as a plain file with no body; append() adjusts what differs. */
-function header(node: Node, epoch: number | undefined): TarHeaderFields {
-  const { e } = node;
-  // Seconds of the nanosecond time truncated toward zero, as this has always archived them
-  // (differs from st_mtim.tv_sec only before 1970 with a fraction).
-  const seconds = e.mtimeSec < 0 && e.mtimeNsec > 0 ? e.mtimeSec + 1 : e.mtimeSec;
+function header(node: Node): TarHeaderFields {
   return {
     path: node.rel,
     type: 'file',
@@ -308,7 +304,8 @@ function header(node: Node, epoch: number | undefined): TarHeaderFields {
     uid: node.meta.uid,
     gid: node.meta.gid,
     size: 0,
-    mtime: epoch !== undefined && seconds > epoch ? epoch : seconds,
+    // As the scan derives it for the entries it archives (clamped to SOURCE_DATE_EPOCH).
+    mtime: node.e.tarMtime,
     xattrs: node.xattrs,
   };
 }

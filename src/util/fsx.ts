@@ -114,8 +114,9 @@ const F = {
   MODE: 0, UID: 1, GID: 2, NLINK: 3, SIZE_LO: 4, SIZE_HI: 5, MTIME_LO: 6, MTIME_HI: 7, MTIME_NSEC: 8,
   DEV_LO: 9, DEV_HI: 10, INO_LO: 11, INO_HI: 12, RDEV_MAJOR: 13, RDEV_MINOR: 14,
   NAME_OFF: 15, NAME_LEN: 16, LINK_OFF: 17, LINK_LEN: 18, XATTR_OFF: 19, XATTR_LEN: 20, DATA_OFF: 21, FLAGS: 22, TAR_END: 23,
+  TAR_MTIME_LO: 24, TAR_MTIME_HI: 25,
 } as const;
-const REC_WORDS = 24;
+const REC_WORDS = 26;
 const HAS_DATA = 1;
 const HAS_LINK = 2;
 const NAME_NOT_UTF8 = 4;
@@ -151,6 +152,8 @@ export interface TarScanOptions {
 export interface TarScanEntry extends ScannedEntry {
   /** Where the archived bytes before this entry end in `tar` (for an archived directory, after its header). */
   tarEnd: number;
+  /** Its mtime in the tar: seconds truncated toward zero, clamped to `sourceDateEpoch`. */
+  tarMtime: number;
   /** Its header is in `tar` already (only ever a directory among `entries`). */
   archived: boolean;
 }
@@ -177,6 +180,7 @@ export async function scanDirTar(dir: string, opts: TarScanOptions): Promise<Tar
   for (let i = 0, r = 0; i < count; i++, r += REC_WORDS) {
     const e = decode(words, strings, data, r) as TarScanEntry;
     e.tarEnd = words[r + F.TAR_END]!;
+    e.tarMtime = (words[r + F.TAR_MTIME_HI]! | 0) * TWO_32 + words[r + F.TAR_MTIME_LO]!;
     e.archived = (words[r + F.FLAGS]! & ARCHIVED) !== 0;
     entries[i] = e;
   }
