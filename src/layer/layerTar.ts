@@ -33,9 +33,14 @@ const READ_CHUNK = 1024 * 1024;
 const INLINE_MAX = 64 * 1024;
 // Small files' contents held at once: every directory on the path being walked keeps its scan
 // until its entries are written (and a scan ahead holds its share), so the budget is shared
-// along the path, not given per level. One scan reads at most SCAN_BUDGET of it.
+// along the path, not given per level. One scan reads at most SCAN_BUDGET of it, and at most
+// half of what is left, so the scans ahead all get some.
 const HELD_MAX = 8 * 1024 * 1024;
 const SCAN_BUDGET = 4 * 1024 * 1024;
+// Sibling directories scanned ahead of the one being walked, and scans ahead at most: enough
+// for the pool threads to keep the CPUs busy reading while this thread archives.
+const SIBLINGS_AHEAD = 2;
+const SCANS_AHEAD = 3;
 // One readFiles batch (the files a scan left out), beyond HELD_MAX; at most one is alive.
 const BATCH_MAX = 1024 * 1024;
 
@@ -86,7 +91,7 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
   const ahead = new Map<string, Scan>();
 
   function startScan(absDir: string, relDir: string): Scan {
-    const reserved = Math.max(0, Math.min(SCAN_BUDGET, HELD_MAX - held));
+    const reserved = Math.max(0, Math.min(SCAN_BUDGET, Math.floor((HELD_MAX - held) / 2)));
     held += reserved;
     const prefix = relDir === '' ? '' : `${relDir}/`;
     const result = scanDirTar(absDir, { inlineMax: INLINE_MAX, budget: reserved, prefix, ownerZero: storeKind === 'xattr', ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
@@ -95,8 +100,12 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
     return { result, reserved };
   }
 
-  function prefetch(absDir: string, relDir: string): void {
-    if (!ahead.has(absDir)) ahead.set(absDir, startScan(absDir, relDir));
+  /** Starts the scans of the next SIBLINGS_AHEAD subdirectories of `dir` from subdirs[from] on. */
+  function prefetch(dir: Dir, from: number): void {
+    for (let k = from; k < Math.min(from + SIBLINGS_AHEAD, dir.subdirs.length) && ahead.size < SCANS_AHEAD; k++) {
+      const absDir = join(dir.absDir, dir.subdirs[k]!.name);
+      if (!ahead.has(absDir)) ahead.set(absDir, startScan(absDir, relOf(dir.relDir, dir.subdirs[k]!.name)));
+    }
   }
 
   // The scan archives the common entries itself (their bytes come as one buffer, `tar`); per
@@ -146,8 +155,7 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
     const dir: Dir = { absDir, relDir, tar, entries, next: 0, written: 0, held: 0, subdirs: entries.filter((e) => (e.mode & S_IFMT) === S_IFDIR), nextSubdir: 0 };
     dir.held = tar.length + entries.reduce((n, e) => n + (e.data ? e.size : 0), 0);
     held += dir.held;
-    const first = dir.subdirs[0];
-    if (first) prefetch(join(absDir, first.name), relOf(relDir, first.name));
+    prefetch(dir, 0);
     return dir;
   }
 
@@ -159,11 +167,10 @@ export async function* layerTar(dir: string, opts: LayerTarOptions): AsyncGenera
     }
   }
 
-  /** The relative path of the subdirectory walked next, with a scan of the one after it started. */
+  /** The relative path of the subdirectory walked next, with scans of the ones after it started. */
   function descend(dir: Dir): string {
     const subdir = dir.subdirs[dir.nextSubdir++]!;
-    const sibling = dir.subdirs[dir.nextSubdir];
-    if (sibling) prefetch(join(dir.absDir, sibling.name), relOf(dir.relDir, sibling.name));
+    prefetch(dir, dir.nextSubdir);
     return relOf(dir.relDir, subdir.name);
   }
 
