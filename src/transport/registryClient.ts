@@ -17,6 +17,7 @@ import { RegistryAuth, fileCredentialLookup, parseWwwAuthenticate, redact, type 
 import { authError, imageName, registryErrorMessage, TransientRegistryError, type Op } from './registryErrors.js';
 import { defaultRetryPolicy, isRetryableStatus, nextDelay, parseRetryAfter, type RetryPolicy } from './retryPolicy.js';
 import { tlsAgentOptions, type TlsFiles } from './tlsConfig.js';
+import { extraCaOptions } from './trustedRoots.js';
 import type { ManifestBlob } from './types.js';
 
 /** node-fetch, loaded on the first request: a build served from the store never pays for loading it. */
@@ -145,7 +146,8 @@ export class RegistryClient {
   readonly #userAgent: string;
   readonly #locations: BlobLocations | undefined;
   readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 8 });
-  readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
+  /** Made on first use: the extra CA file (trustedRoots.ts) is read only by runs that need TLS. */
+  #httpsAgent: HttpsAgent | undefined;
   readonly #httpsInsecure = new HttpsAgent({ keepAlive: true, maxSockets: 8, rejectUnauthorized: false });
   /** Agents with a host's own CA or client certificate (certs.d), made once per host. */
   readonly #tlsAgents = new Map<string, Promise<HttpsAgent | undefined>>();
@@ -176,7 +178,7 @@ export class RegistryClient {
 
   async close(): Promise<void> {
     this.#http.destroy();
-    this.#https.destroy();
+    this.#httpsAgent?.destroy();
     this.#httpsInsecure.destroy();
     for (const agent of this.#tlsAgents.values()) (await agent.catch(() => undefined))?.destroy();
   }
@@ -361,7 +363,9 @@ export class RegistryClient {
 
   readonly #agentFor = (url: URL): HttpAgent | HttpsAgent => {
     if (url.protocol === 'http:') return this.#http;
-    return this.#insecure.has(url.host) ? this.#httpsInsecure : this.#https;
+    if (this.#insecure.has(url.host)) return this.#httpsInsecure;
+    this.#httpsAgent ??= new HttpsAgent({ keepAlive: true, maxSockets: 8, ...extraCaOptions() });
+    return this.#httpsAgent;
   };
 
   async #agentForHost(host: string): Promise<(url: URL) => HttpAgent | HttpsAgent> {

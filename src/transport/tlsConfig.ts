@@ -2,9 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { TsbuildError } from '../errors.js';
+import { extraCaOptions } from './trustedRoots.js';
 
 export interface TlsFiles {
-  /** The system roots plus the host's own CAs. */
+  /** The system roots (with TSBUILD_EXTRA_CA_CERTS's) plus the host's own CAs. */
   ca: string[];
   cert?: string;
   key?: string;
@@ -46,5 +47,5 @@ export async function tlsAgentOptions(host: string, extraDirs: readonly string[]
     }
   }
   if (ca.length === 0 && cert === undefined) return undefined;
-  return { ca: [...rootCertificates, ...ca], ...(cert !== undefined && key !== undefined ? { cert, key } : {}) };
+  return { ca: [...(extraCaOptions().ca ?? rootCertificates), ...ca], ...(cert !== undefined && key !== undefined ? { cert, key } : {}) };
 }

@@ -9,7 +9,9 @@ import { chmod, readdir, rm, utimes } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Agent as HttpsAgent } from 'node:https';
 import { TsbuildError } from '../../errors.js';
+import { extraCaOptions } from '../../transport/trustedRoots.js';
 
 /** BuildKit's isGitRef, roughly: git@host:path, git://, ssh://, or an http(s) URL ending in .git. */
 export function isGitSource(src: string): boolean {
@@ -44,7 +46,9 @@ export async function fetchUrl(url: string, dir: string, opts: { checksum?: stri
   let res;
   try {
     const { default: fetch } = await import('node-fetch');
-    res = await fetch(url, { signal: opts.signal, redirect: 'follow' });
+    const { ca } = extraCaOptions();
+    const agent = ca ? new HttpsAgent({ ca }) : undefined;
+    res = await fetch(url, { signal: opts.signal, redirect: 'follow', ...(agent ? { agent: (u: URL) => (u.protocol === 'https:' ? agent : undefined) } : {}) });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     throw new TsbuildError('COPY_SOURCE', `downloading ${url}: ${(err as Error).message}`, { cause: err, hint: 'check the URL and that the host is reachable from this machine' });

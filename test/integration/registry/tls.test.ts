@@ -10,10 +10,10 @@ import { mkdir, open, readFile, rm, writeFile, copyFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execChecked } from '../../helpers/exec.js';
+import { execChecked, execCommand } from '../../helpers/exec.js';
 import { busyboxLayout, configYaml, freePort, seedBusybox } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
-import { runTsbuild } from '../../helpers/tsbuild.js';
+import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
 
 interface TlsRegistry {
   host: string;
@@ -112,6 +112,21 @@ describe('tsbuild pull and push against a TLS registry on 127.0.0.1', () => {
     expect(push.code, push.stderr).toBe(0);
     const inspected = await execChecked('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`]);
     expect((JSON.parse(inspected.stdout) as { Digest: string }).Digest).toBe(digest);
+  });
+
+  it('the CA in NODE_EXTRA_CA_CERTS: bin/tsbuild hands it to tsbuild, which trusts it for pull and push', async () => {
+    const e = await env();
+    const launcher = join(repoRoot(), 'bin', 'tsbuild');
+    const pull = await execCommand(launcher, ['pull', '-q', seeded], { env: { ...process.env, ...e, NODE_EXTRA_CA_CERTS: registry.caFile } });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stdout.trim()).toBe(digest);
+    const target = `${registry.host}/copies/extra-ca:1`;
+    const push = await execCommand(launcher, ['push', seeded, `docker://${target}`], { env: { ...process.env, ...e, NODE_EXTRA_CA_CERTS: registry.caFile } });
+    expect(push.code, push.stderr).toBe(0);
+    // bin/run.js straight from node with only the handed-over variable: tsbuild itself reads it.
+    const direct = await runTsbuild(['pull', '-q', seeded], { env: { ...(await env()), NODE_EXTRA_CA_CERTS: '', TSBUILD_EXTRA_CA_CERTS: registry.caFile } });
+    expect(direct.code, direct.stderr).toBe(0);
+    expect(direct.stdout.trim()).toBe(digest);
   });
 
   it.each(['/etc/containers/certs.d', '/etc/docker/certs.d'])('the CA in %s/HOST:PORT/ca.crt: verified TLS with no flag', async (root) => {

@@ -3,11 +3,13 @@
  * namespace: build and bake, the default command included. Its list of the other words must
  * be the one main.ts dispatches on, or a new command would be run as a build.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commands } from '../../../src/cli/commands.js';
 import { COMMAND_IDS, PASS_THROUGH, withDefaultCommand } from '../../../src/cli/main.js';
+import { execCommand } from '../../helpers/exec.js';
+import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot } from '../../helpers/tsbuild.js';
 
 /** The words of the launcher's `case ${1-} in` line that run node directly. */
@@ -32,6 +34,18 @@ describe('bin/tsbuild', () => {
       const id = withDefaultCommand([first])[0];
       expect(direct.has(first), first).toBe(id !== 'build' && id !== 'bake');
     }
+  });
+
+  it("hands NODE_EXTRA_CA_CERTS to tsbuild instead of Node's start-up", async () => {
+    // A stand-in `node` first on PATH prints what the launcher gave it.
+    const dir = await makeTempDir('tsbuild-launcher');
+    await writeFile(join(dir, 'node'), '#!/bin/sh\necho "node=${NODE_EXTRA_CA_CERTS-unset} tsbuild=${TSBUILD_EXTRA_CA_CERTS-unset} args=$*"\n', { mode: 0o755 });
+    const env = { PATH: `${dir}:/usr/bin:/bin`, NODE_EXTRA_CA_CERTS: '/etc/company-ca.pem' };
+    const r = await execCommand(join(repoRoot(), 'bin', 'tsbuild'), ['images'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`node=unset tsbuild=/etc/company-ca.pem args=${join(repoRoot(), 'bin', 'run.js')} images`);
+    const without = await execCommand(join(repoRoot(), 'bin', 'tsbuild'), ['images'], { env: { PATH: env.PATH } });
+    expect(without.stdout).toContain('node=unset tsbuild=unset');
   });
 
   it('is what npm installs as the tsbuild command', async () => {
