@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// TSBUILD_DEBUG=1: stack traces through the bundle's source maps name src/*.ts lines (tools/bundle.mjs).
+// TSBUILD_DEBUG=1: stack traces through the bundle's source maps name src/*.ts lines (package.json "bundle").
 if (process.env.TSBUILD_DEBUG === '1') process.setSourceMapsEnabled(true);
 let cli;
 try {

@@ -1,7 +1,7 @@
 /**
  * `tsbuild build` starts without oclif's Config (cli/leanBuild.ts): the same parse, the same
  * errors, help still from oclif, and a build that really skips the `@oclif/core` index, in the
- * first process and in the namespace re-exec; bin/run.js runs the esbuild bundle (tools/bundle.mjs).
+ * first process and in the namespace re-exec; bin/run.js runs the esbuild bundle (package.json "bundle").
  */
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
