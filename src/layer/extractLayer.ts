@@ -8,6 +8,7 @@ import { ownerWriterFor } from './ownerWriter.js';
 import type { StoreKind } from './ownerXattrs.js';
 import { readTar } from './tarReader.js';
 import { TreeWriter, type ExtractSkipped } from './treeWriter.js';
+import { ZSTD_HINT, zstdStream } from './zstdStream.js';
 
 export type { ExtractSkipped } from './treeWriter.js';
 
@@ -32,6 +33,10 @@ const GZIP_TYPES = new Set([
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 ]);
+const ZSTD_TYPES = new Set([
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+]);
 const TAR_TYPES = new Set([
   'application/vnd.oci.image.layer.v1.tar',
   'application/vnd.oci.image.layer.nondistributable.v1.tar',
@@ -51,13 +56,9 @@ export async function extractLayer(
   dest: string,
   opts: ExtractLayerOptions,
 ): Promise<ExtractResult> {
-  if (mediaType.endsWith('+zstd') || mediaType.endsWith('.zstd')) {
-    throw new TsbuildError('LAYER_INVALID', `extracting layer: zstd layers are not supported yet (${mediaType})`, {
-      hint: 'use an image with gzip layers',
-    });
-  }
   const gzip = GZIP_TYPES.has(mediaType);
-  if (!gzip && !TAR_TYPES.has(mediaType)) {
+  const zstd = ZSTD_TYPES.has(mediaType);
+  if (!gzip && !zstd && !TAR_TYPES.has(mediaType)) {
     throw new TsbuildError('LAYER_INVALID', `extracting layer: unsupported media type ${mediaType}`);
   }
   const hash = createHash('sha256');
@@ -89,7 +90,10 @@ export async function extractLayer(
   const signalOpt = opts.signal ? { signal: opts.signal } : {};
   try {
     if (gzip) await pipeline(blob, createGunzip({ chunkSize: GUNZIP_CHUNK }), consume, signalOpt);
-    else await pipeline(blob as Readable, consume, signalOpt);
+    else if (zstd) {
+      const tar = zstdStream(blob, { mode: 'd', doing: 'extracting a zstd layer', code: 'LAYER_INVALID', hint: ZSTD_HINT, ...signalOpt });
+      await pipeline(tar, consume, signalOpt);
+    } else await pipeline(blob as Readable, consume, signalOpt);
   } catch (err) {
     await consuming?.catch(() => undefined);
     if (err instanceof TsbuildError) throw err;

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import { TsbuildError } from '../errors.js';
 import { layerCompression, MediaType, type LayerCompression } from '../image/mediaTypes.js';
 import type { Descriptor, ImageManifest } from '../image/types.js';
 import type { ContentStore } from '../store/contentStore.js';
+import { ZSTD_HINT, zstdStream } from '../layer/zstdStream.js';
 import { decompressLayer } from './layerDecompress.js';
 
 export interface ConvertOptions {
@@ -19,29 +19,20 @@ export interface ConvertOptions {
 
 /** gzip with zlib, zstd with Debian's `zstd` program: both streaming. */
 export function compressStream(source: NodeJS.ReadableStream, kind: 'gzip' | 'zstd', level: number | undefined, signal?: AbortSignal): Readable {
-  const out = new PassThrough();
   if (kind === 'gzip') {
+    const out = new PassThrough();
     pipeline(source, createGzip({ level: level ?? zlibConstants.Z_DEFAULT_COMPRESSION }), out, (err) => {
       if (err) out.destroy(err);
     });
     return out;
   }
-  const child = spawn('zstd', ['-c', '-q', `-${level ?? 3}`, ...(level !== undefined && level > 19 ? ['--ultra'] : [])], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.on('error', (err: NodeJS.ErrnoException) => {
-    out.destroy(new TsbuildError('OUTPUT_INVALID', `compressing a layer with zstd: ${err.code === 'ENOENT' ? 'the zstd program is not installed' : err.message}`, {
-      hint: 'install zstd (Debian: apt-get install zstd), or use compression=gzip',
-    }));
+  return zstdStream(source, {
+    mode: level ?? 3,
+    doing: 'compressing a layer with zstd',
+    code: 'OUTPUT_INVALID',
+    hint: `${ZSTD_HINT}, or use compression=gzip`,
+    ...(signal ? { signal } : {}),
   });
-  pipeline(source, child.stdin, (err) => {
-    if (err) out.destroy(err);
-  });
-  pipeline(child.stdout, out, () => undefined);
-  child.on('close', (code) => {
-    if (code !== 0) out.destroy(new TsbuildError('OUTPUT_INVALID', `compressing a layer with zstd: zstd exited with ${code}: ${stderr.trim()}`));
-  });
-  return out;
 }
 
 function layerMediaType(format: 'oci' | 'docker', compression: LayerCompression): string {

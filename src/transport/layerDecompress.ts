@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { TsbuildError } from '../errors.js';
 import { layerCompression } from '../image/mediaTypes.js';
+import { ZSTD_HINT, zstdStream } from '../layer/zstdStream.js';
 
 /**
  * The layer's tar stream, decompressed on the fly: gzip with zlib, zstd with Debian's `zstd`
@@ -10,29 +9,11 @@ import { layerCompression } from '../image/mediaTypes.js';
  */
 export function decompressLayer(source: NodeJS.ReadableStream, mediaType: string, signal?: AbortSignal): Readable {
   const kind = layerCompression(mediaType);
+  if (kind === 'zstd') {
+    return zstdStream(source, { mode: 'd', doing: 'decompressing a zstd layer', code: 'LAYER_INVALID', hint: ZSTD_HINT, ...(signal ? { signal } : {}) });
+  }
   const out = new PassThrough();
-  if (kind === 'none') {
-    pipeline(source, out, () => undefined);
-    return out;
-  }
-  if (kind === 'gzip') {
-    pipeline(source, createGunzip(), out, () => undefined);
-    return out;
-  }
-  const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.on('error', (err: NodeJS.ErrnoException) => {
-    out.destroy(new TsbuildError('LAYER_INVALID', `decompressing a zstd layer: ${err.code === 'ENOENT' ? 'the zstd program is not installed' : err.message}`, {
-      hint: 'install zstd (Debian: apt-get install zstd)',
-    }));
-  });
-  pipeline(source, child.stdin, (err) => {
-    if (err) out.destroy(err);
-  });
-  pipeline(child.stdout, out, () => undefined);
-  child.on('close', (code) => {
-    if (code !== 0) out.destroy(new TsbuildError('LAYER_INVALID', `decompressing a zstd layer: zstd exited with ${code}: ${stderr.trim()}`));
-  });
+  if (kind === 'none') pipeline(source, out, () => undefined);
+  else pipeline(source, createGunzip(), out, () => undefined);
   return out;
 }

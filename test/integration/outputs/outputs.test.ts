@@ -131,6 +131,19 @@ describe('build outputs', () => {
     expect(v2s2.layers.every((l) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip')).toBe(true);
   });
 
+  it('an image written with compression=zstd is a base for the next build (its layers unpack with zstd)', async () => {
+    const layout = await makeTempDir('tsbuild-zstd-layout');
+    await execChecked('tar', ['-xf', join(out, 'zstd.tar'), '-C', layout]);
+    const next = await makeTempDir('tsbuild-zstd-next');
+    await writeFile(join(next, 'Dockerfile'), 'FROM zbase\nRUN cat /data/a > /copied\n');
+    // A new store: every base layer is unpacked from its zstd blob.
+    const r = await runTsbuild(['build', '--build-context', `zbase=oci-layout://${layout}:1`, '-t', 'from-zstd:1', '-o', `type=local,dest=${join(next, 'out')}`, next], {
+      env: { ...env, TSBUILD_ROOT: join(next, 'store') },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(join(next, 'out', 'copied'), 'utf8')).toBe('a\n');
+  });
+
   it('--push pushed the -t name and --metadata-file says what buildx would', async () => {
     const metadata = JSON.parse(await readFile(join(out, 'metadata.json'), 'utf8')) as Record<string, unknown>;
     // The digest is the image's as the first image output wrote it (here: the docker archive, unconverted).
