@@ -57,11 +57,20 @@ function locationOf(res: RegistryResponse, u: Upload): URL {
 async function startUpload(u: Upload, mountFrom: RepositoryRef | undefined): Promise<URL | undefined> {
   const mount = mountFrom && mountFrom.registry === u.repo.registry && mountFrom.repository !== u.repo.repository;
   const path = mount ? `blobs/uploads/?mount=${encodeURIComponent(u.desc.digest)}&from=${encodeURIComponent(mountFrom.repository)}` : 'blobs/uploads/';
-  const res = await u.client.request({
-    method: 'POST', repo: u.repo, path, op: 'push', what: u.what, signal: u.signal, headers: { 'Content-Length': '0' },
-  });
+  let res: RegistryResponse;
+  try {
+    res = await u.client.request({
+      method: 'POST', repo: u.repo, path, op: 'push', what: u.what, signal: u.signal, headers: { 'Content-Length': '0' },
+      // The token for a mount also asks to pull from the source repository, or the registry refuses it.
+      ...(mount ? { pullFrom: mountFrom.repository } : {}),
+    });
+  } catch (err) {
+    // A token service that refuses the source's scope outright: upload instead; a real auth problem shows there.
+    if (mount && err instanceof TsbuildError && err.code === 'REGISTRY_AUTH' && !u.signal?.aborted) return startUpload(u, undefined);
+    throw err;
+  }
   if (mount && res.status >= 400 && res.status < 500 && res.status !== 429) {
-    // A refused mount (e.g. 401: the token does not cover pulling from the other repository) is only a missed shortcut.
+    // A refused mount (e.g. 401: the token service granted no pull on the other repository) is only a missed shortcut.
     await res.discard();
     return startUpload(u, undefined);
   }

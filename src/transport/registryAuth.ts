@@ -209,8 +209,17 @@ export interface TokenFetcher {
 }
 
 /**
+ * The scopes of one token: usually one (`repository:NAME:pull,push`); a cross-repository mount
+ * adds `repository:SOURCE:pull`, asked in the same token request as containers/image does.
+ */
+export type TokenScope = string | readonly string[] | undefined;
+
+const scopeList = (scope: TokenScope): readonly string[] => (scope === undefined ? [] : typeof scope === 'string' ? [scope] : scope);
+const scopeKey = (registry: string, scope: TokenScope): string => `${registry}|${scopeList(scope).join(' ')}`;
+
+/**
  * Turns a 401 challenge into an Authorization header and caches bearer tokens per
- * registry + scope until shortly before they expire. One instance per client, never global.
+ * registry + scopes until shortly before they expire. One instance per client, never global.
  */
 export class RegistryAuth {
   readonly #lookup: CredentialLookup;
@@ -236,10 +245,10 @@ export class RegistryAuth {
   }
 
   /** A header we already know works for this registry + scope, to send before any 401. */
-  cached(registry: string, scope: string | undefined): string | undefined {
+  cached(registry: string, scope: TokenScope): string | undefined {
     const basic = this.#basic.get(registry);
     if (basic) return basic;
-    const key = `${registry}|${scope ?? ''}`;
+    const key = scopeKey(registry, scope);
     const t = this.#tokens.get(key);
     if (!t) return undefined;
     if (t.expiresAt <= this.#now()) {
@@ -253,14 +262,16 @@ export class RegistryAuth {
   async authorize(
     registry: string,
     challenges: AuthChallenge[],
-    scope: string | undefined,
+    scope: TokenScope,
     signal?: AbortSignal,
   ): Promise<string | undefined> {
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer && bearer.params['realm']) {
-      const effectiveScope = scope ?? bearer.params['scope'];
-      const token = await this.#fetchToken(registry, bearer.params, effectiveScope, signal);
-      this.#tokens.set(`${registry}|${scope ?? ''}`, token);
+      const asked = scopeList(scope);
+      const challenged = bearer.params['scope'];
+      const effective = asked.length > 0 ? asked : challenged ? [challenged] : [];
+      const token = await this.#fetchToken(registry, bearer.params, effective, signal);
+      this.#tokens.set(scopeKey(registry, scope), token);
       return `Bearer ${token.token}`;
     }
     const basic = challenges.find((c) => c.scheme === 'basic');
@@ -277,7 +288,7 @@ export class RegistryAuth {
   async #fetchToken(
     registry: string,
     params: Record<string, string>,
-    scope: string | undefined,
+    scopes: readonly string[],
     signal?: AbortSignal,
   ): Promise<CachedToken> {
     const realm = params['realm'] ?? '';
@@ -288,7 +299,8 @@ export class RegistryAuth {
       throw new TsbuildError('REGISTRY_AUTH', `authenticating to ${registry}: invalid token realm in the registry's challenge`);
     }
     if (params['service']) url.searchParams.set('service', params['service']);
-    if (scope) url.searchParams.set('scope', scope);
+    // One `scope` parameter per scope, as the token spec and docker/containers/image send them.
+    for (const scope of scopes) url.searchParams.append('scope', scope);
     const creds = await this.credentials(registry, signal);
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (creds) headers['Authorization'] = basicAuthHeader(creds);

@@ -72,6 +72,11 @@ export interface RequestSpec {
   signal?: AbortSignal | undefined;
   /** Registry host to talk to instead of the repository's own (a mirror). */
   endpoint?: string;
+  /**
+   * Another repository of the same registry the token must also let us pull from: the source of
+   * a cross-repository mount. Token registries refuse the mount without it.
+   */
+  pullFrom?: string;
 }
 
 /** What a request returns: the status, headers and a body that must be read or discarded. */
@@ -387,7 +392,8 @@ export class RegistryClient {
    */
   async request(spec: RequestSpec): Promise<RegistryResponse> {
     // The API root (/v2/) has no repository, so no scope: a token for the registry itself.
-    const scope = spec.repo.repository === '' ? undefined : `repository:${spec.repo.repository}:${spec.op === 'push' ? 'pull,push' : 'pull'}`;
+    const own = spec.repo.repository === '' ? undefined : `repository:${spec.repo.repository}:${spec.op === 'push' ? 'pull,push' : 'pull'}`;
+    const scope = own && spec.pullFrom ? [own, `repository:${spec.pullFrom}:pull`] : own;
     const host = spec.endpoint ?? registryApiHost(spec.repo.registry);
     const agent = await this.#agentForHost(host);
     let authorized = false;

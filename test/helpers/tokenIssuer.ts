@@ -20,12 +20,29 @@ export interface TokenIssuer {
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
 /**
+ * The actions a token grants `user` (undefined: anonymous) on `repository`, out of those asked;
+ * `deny` refuses the whole token request with 403, as some services do for a forbidden scope.
+ */
+export type TokenGrant = (user: string | undefined, repository: string, asked: string[]) => string[] | 'deny';
+
+/** Known users get every action they ask for; anonymous requests get `pull` only. */
+const grantAll: TokenGrant = (user, _repository, asked) => (user ? asked : asked.filter((a) => a === 'pull'));
+
+/**
  * A minimal Docker token service (the registry's `auth: token:` mode) on loopback: an RSA key
  * and self-signed certificate made with openssl in `dir`, JWTs signed RS256 with the
- * certificate in `x5c` (what distribution verifies against its rootcertbundle). `user` gets
- * every action it asks for; anonymous requests get `pull` only; wrong credentials get 401.
+ * certificate in `x5c` (what distribution verifies against its rootcertbundle). What each
+ * user (`users`: one or several) gets is `grant`'s answer, by default every action asked
+ * (anonymous: `pull` only); a scope granted nothing is left out, as Docker Hub's service does;
+ * wrong credentials get 401.
  */
-export async function startTokenIssuer(dir: string, user: RegistryCredentials): Promise<TokenIssuer> {
+export async function startTokenIssuer(
+  dir: string,
+  users: RegistryCredentials | readonly RegistryCredentials[],
+  options: { grant?: TokenGrant } = {},
+): Promise<TokenIssuer> {
+  const known = Array.isArray(users) ? (users as readonly RegistryCredentials[]) : [users as RegistryCredentials];
+  const grant = options.grant ?? grantAll;
   const keyFile = join(dir, 'token.key');
   const certFile = join(dir, 'token.crt');
   await execChecked('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=tsbuild-test-token-issuer']);
@@ -44,7 +61,7 @@ export async function startTokenIssuer(dir: string, user: RegistryCredentials): 
     const header = req.headers.authorization ?? '';
     if (header.startsWith('Basic ')) {
       const [u, ...rest] = Buffer.from(header.slice(6), 'base64').toString('utf8').split(':');
-      if (u !== user.username || rest.join(':') !== user.password) {
+      if (!known.some((k) => k.username === u && k.password === rest.join(':'))) {
         res.writeHead(401, { 'Content-Type': 'application/json' }).end(JSON.stringify({ details: 'invalid credentials' }));
         return;
       }
@@ -55,10 +72,14 @@ export async function startTokenIssuer(dir: string, user: RegistryCredentials): 
     const access = scopes.flatMap((scope) => {
       const m = /^(repository):(.+):([a-z,*]+)$/.exec(scope);
       if (!m) return [];
-      const asked = m[3]!.split(',');
-      const actions = who ? asked : asked.filter((a) => a === 'pull');
-      return [{ type: m[1], name: m[2], actions }];
+      const actions = grant(who, m[2]!, m[3]!.split(','));
+      if (actions === 'deny') return ['deny' as const];
+      return actions.length > 0 ? [{ type: m[1], name: m[2], actions }] : [];
     });
+    if (access.includes('deny')) {
+      res.writeHead(403, { 'Content-Type': 'application/json' }).end(JSON.stringify({ details: 'requested access to the resource is denied' }));
+      return;
+    }
     const now = Math.floor(Date.now() / 1000);
     const head = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [certDer.toString('base64')] }));
     const claims = b64url(JSON.stringify({ iss: issuer, sub: who ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access }));

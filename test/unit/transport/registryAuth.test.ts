@@ -101,6 +101,23 @@ describe('RegistryAuth', () => {
     expect(auth.cached('h', scope)).toBeUndefined();
   });
 
+  it('asks one token for several scopes (a mount: push here, pull there), cached apart from the single scope', async () => {
+    const urls: string[] = [];
+    const auth = new RegistryAuth({
+      lookup: async () => undefined,
+      fetch: async (url) => {
+        urls.push(url);
+        return { status: 200, text: async () => JSON.stringify({ token: `tok${urls.length}` }) };
+      },
+    });
+    const challenge = parseWwwAuthenticate('Bearer realm="http://127.0.0.1:9/token",service="svc",scope="repository:dest:pull,push"');
+    const both = ['repository:dest:pull,push', 'repository:src:pull'];
+    expect(await auth.authorize('h', challenge, both)).toBe('Bearer tok1');
+    expect(new URL(urls[0]!).searchParams.getAll('scope')).toEqual(both);
+    expect(auth.cached('h', both)).toBe('Bearer tok1');
+    expect(auth.cached('h', 'repository:dest:pull,push')).toBeUndefined();
+  });
+
   it('refuses with REGISTRY_AUTH and never puts the password in the message', async () => {
     const auth = new RegistryAuth({
       lookup: async () => ({ username: 'u', password: 'hunter2' }),
