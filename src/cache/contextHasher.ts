@@ -20,7 +20,7 @@ import pLimit from 'p-limit';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { rdevOf, readFiles, scanDir, type ScannedEntry } from '../util/fsx.js';
 import { resolveInRoot } from '../util/scopedPath.js';
-import { expandSource } from '../build/steps/globSources.js';
+import { expandSource } from '../context/globSources.js';
 import { digestOf } from './canonicalJson.js';
 
 /** [dev, ino, size, mtimeNs, ctimeNs, digest] */

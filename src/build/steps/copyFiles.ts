@@ -17,7 +17,7 @@ import { ownerWriterFor, type OwnerWriter } from '../../layer/ownerWriter.js';
 import { copyFilesInto, scanDir } from '../../util/fsx.js';
 import { resolveInRoot } from '../../util/scopedPath.js';
 import { modeFor, type ChmodSpec } from './chmodSpec.js';
-import { expandSource, hasMagic } from './globSources.js';
+import { expandSource, hasMagic } from '../../context/globSources.js';
 
 export interface Ownership {
   uid: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { addHistory, addLayer, finalizeConfig, inheritConfig, runEnvironment, scratchConfig, setEnv } from '../../../src/build/imageConfig.js';
 import { destinationPath } from '../../../src/build/steps/copyStep.js';
-import { componentToRegExp } from '../../../src/build/steps/globSources.js';
+import { componentToRegExp } from '../../../src/context/globSources.js';
 import { commandArgv, expandPortSpec } from '../../../src/build/steps/metadataSteps.js';
 import { parseIdFile } from '../../../src/build/steps/resolveOwner.js';
 import { modeFor, parseChmod } from '../../../src/build/steps/chmodSpec.js';

@@ -4,8 +4,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { TsbuildError } from '../../errors.js';
-import { resolveInRoot } from '../../util/scopedPath.js';
+import { TsbuildError } from '../errors.js';
+import { resolveInRoot } from '../util/scopedPath.js';
 
 export function hasMagic(component: string): boolean {
   return /[*?[\\]/.test(component);
