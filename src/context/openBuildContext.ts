@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { cloneGit, fetchUrl, isGitSource, isUrlSource } from '../build/steps/remoteSources.js';
+import { cloneGit, fetchUrl, isGitSource, isUrlSource } from './remoteSources.js';
 import { TsbuildError } from '../errors.js';
 
 export interface BuildContext {

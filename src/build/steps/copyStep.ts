@@ -16,7 +16,7 @@ import type { ImageRootfs, StepContext, StepHandler } from '../stepContext.js';
 import { parseChmod } from './chmodSpec.js';
 import { copyFiles, type CopyRequest, type Ownership } from './copyFiles.js';
 import { commitProgress, commitStep } from './commitStep.js';
-import { cloneGit, fetchUrl, isGitSource, isUrlSource } from './remoteSources.js';
+import { cloneGit, fetchUrl, isGitSource, isUrlSource } from '../../context/remoteSources.js';
 import { resolveOwner } from './resolveOwner.js';
 
 /** Docker: a relative dest is under WORKDIR; `.` and a trailing `/` mean "into this directory". */

@@ -10,8 +10,8 @@ import { posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent as HttpsAgent } from 'node:https';
-import { TsbuildError } from '../../errors.js';
-import { extraCaOptions } from '../../transport/trustedRoots.js';
+import { TsbuildError } from '../errors.js';
+import { extraCaOptions } from '../transport/trustedRoots.js';
 
 /** BuildKit's isGitRef, roughly: git@host:path, git://, ssh://, or an http(s) URL ending in .git. */
 export function isGitSource(src: string): boolean {
