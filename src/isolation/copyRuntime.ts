@@ -8,7 +8,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, join, posix } from 'node:path';
-import { parseIdFile } from '../build/steps/resolveOwner.js';
+import { parseIdFile } from '../util/parseIdFile.js';
 import { TsbuildError } from '../errors.js';
 import type { XattrFlavor } from '../layer/layerTar.js';
 import type { StoreKind } from '../layer/ownerXattrs.js';

@@ -6,22 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import { TsbuildError } from '../../errors.js';
 import { resolveInRoot } from '../../util/scopedPath.js';
+import { parseIdFile, type IdEntry } from '../../util/parseIdFile.js';
 import type { Ownership } from './copyFiles.js';
 
-export function parseIdFile(text: string): Array<{ name: string; id: number; gid?: number }> {
-  const out: Array<{ name: string; id: number; gid?: number }> = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 3 || !f[0]) continue;
-    const id = Number(f[2]);
-    if (!Number.isInteger(id)) continue;
-    const gid = f.length >= 4 ? Number(f[3]) : NaN;
-    out.push({ name: f[0], id, ...(Number.isInteger(gid) ? { gid } : {}) });
-  }
-  return out;
-}
-
-async function readEntries(root: string, file: string): Promise<ReturnType<typeof parseIdFile>> {
+async function readEntries(root: string, file: string): Promise<IdEntry[]> {
   try {
     return parseIdFile(await readFile(await resolveInRoot(root, file), 'utf8'));
   } catch {

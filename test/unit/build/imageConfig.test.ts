@@ -3,7 +3,7 @@ import { addHistory, addLayer, finalizeConfig, inheritConfig, runEnvironment, sc
 import { destinationPath } from '../../../src/build/steps/copyStep.js';
 import { componentToRegExp } from '../../../src/context/globSources.js';
 import { commandArgv, expandPortSpec } from '../../../src/build/steps/metadataSteps.js';
-import { parseIdFile } from '../../../src/build/steps/resolveOwner.js';
+import { parseIdFile } from '../../../src/util/parseIdFile.js';
 import { modeFor, parseChmod } from '../../../src/build/steps/chmodSpec.js';
 
 describe('image config', () => {
