@@ -18,7 +18,7 @@ import { parseReference } from '../image/reference.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import type { Runtime } from '../isolation/runtime.js';
 import { ownerWriterFor } from '../layer/ownerWriter.js';
-import type { StoreKind } from '../layer/ownerXattrs.js';
+import type { StoreKind } from '../store/storeRoot.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
 import type { ContentStore } from '../store/contentStore.js';
 import type { ImageStore } from '../store/imageStore.js';

@@ -3,8 +3,7 @@
  * made in registryFlags.ts). The commands stay thin and the build core receives everything injected.
  */
 import { readFile } from 'node:fs/promises';
-import type { StoreKind } from '../layer/ownerXattrs.js';
-import { openStore, defaultStoreRoot, type Store } from '../store/storeRoot.js';
+import { openStore, defaultStoreRoot, type Store, type StoreKind } from '../store/storeRoot.js';
 
 /**
  * Overlay keeps its metadata in `trusted.*` xattrs in the initial user namespace and in `user.*`

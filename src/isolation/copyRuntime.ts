@@ -10,8 +10,7 @@ import { access, chmod, mkdir, readFile, readlink, symlink, writeFile } from 'no
 import { delimiter, join, posix } from 'node:path';
 import { parseIdFile } from '../util/parseIdFile.js';
 import { TsbuildError } from '../errors.js';
-import type { XattrFlavor } from '../layer/layerTar.js';
-import type { StoreKind } from '../layer/ownerXattrs.js';
+import type { StoreKind, XattrFlavor } from '../store/storeRoot.js';
 import { diffCopy, materializeLayers } from '../snapshot/copySnapshot.js';
 import { mknodChar } from '../util/fsx.js';
 import { lstatIfExists } from '../util/lstatIfExists.js';

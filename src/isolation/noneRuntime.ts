@@ -13,7 +13,7 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { TsbuildError } from '../errors.js';
-import type { XattrFlavor } from '../layer/layerTar.js';
+import type { XattrFlavor } from '../store/storeRoot.js';
 import { ancestorsOf, diffCopy, materializeLayers } from '../snapshot/copySnapshot.js';
 import { resolveInRoot } from '../util/scopedPath.js';
 import { judgeContainer, readContainerFacts } from './containerCheck.js';

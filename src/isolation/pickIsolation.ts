@@ -1,8 +1,6 @@
 /** The effectful edge of chooseIsolation: probe once, choose, and carry the choice across the namespace re-exec. */
 import { readFile } from 'node:fs/promises';
-import type { XattrFlavor } from '../layer/layerTar.js';
-import type { StoreKind } from '../layer/ownerXattrs.js';
-import { storeXattrFlavor } from '../store/storeRoot.js';
+import { storeXattrFlavor, type StoreKind, type XattrFlavor } from '../store/storeRoot.js';
 import { AUTO_ROOTLESS_REASON, autoRootless, chooseIsolation, parseIsolationRequest, type IsolationChoice, type IsolationRequest } from './chooseIsolation.js';
 import { inNamespace } from './enterNamespace.js';
 import { enteredByLauncher, leaveNamespace, mustLeaveNamespace } from './launcher.js';

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { TsbuildError, wrapError } from '../errors.js';
 import type { ContentStore } from '../store/contentStore.js';
+import type { StoreKind, XattrFlavor } from '../store/storeRoot.js';
 import { adaptiveGzip } from './adaptiveGzip.js';
-import { EMPTY_TAR_SIZE, layerTar, type XattrFlavor } from './layerTar.js';
-import type { StoreKind } from './ownerXattrs.js';
+import { EMPTY_TAR_SIZE, layerTar } from './layerTar.js';
 
 export const LAYER_MEDIA_TYPE_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 

@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { TsbuildError, wrapError } from '../errors.js';
 import { rdevOf, readFiles, scanDirTar, type ScannedEntry, type TarScan, type TarScanEntry } from '../util/fsx.js';
 import { ownerWriterFor } from './ownerWriter.js';
-import { entryMeta, isBookkeepingXattr, type EntryMeta, type StoreKind } from './ownerXattrs.js';
+import type { StoreKind, XattrFlavor } from '../store/storeRoot.js';
+import { entryMeta, isBookkeepingXattr, type EntryMeta } from './ownerXattrs.js';
 import { BLOCK, encodeTarHeader, padding, type TarHeaderFields } from './tarHeader.js';
 
 const { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } = constants;
-
-export type XattrFlavor = 'user' | 'trusted';
 
 export interface LayerTarOptions {
   xattrFlavor: XattrFlavor;

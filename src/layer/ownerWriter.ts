@@ -8,7 +8,8 @@ import { constants } from 'node:fs';
 import { chmod, lchown, lstat, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { lgetxattrs, lsetxattr, mknodChar, mknodRaw } from '../util/fsx.js';
-import { decodeMode, DEVICE_XATTR, diskMode, encodeDevice, encodeMode, encodeOwner, MODE_XATTR, OWNER_XATTR, WHITEOUT_XATTR, WHITEOUTS_XATTR, type Device, type EntryType, type StoreKind } from './ownerXattrs.js';
+import { decodeMode, DEVICE_XATTR, diskMode, encodeDevice, encodeMode, encodeOwner, MODE_XATTR, OWNER_XATTR, WHITEOUT_XATTR, WHITEOUTS_XATTR, type Device, type EntryType } from './ownerXattrs.js';
+import type { StoreKind } from '../store/storeRoot.js';
 
 export interface OwnerWriter {
   readonly kind: StoreKind;

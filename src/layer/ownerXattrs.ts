@@ -4,13 +4,8 @@
  * whiteouts in overlay form, so what a layer dir would hold in owners and special files is
  * recorded in `user.*` xattrs instead (see src/layer/README.md). Pure: encoding and reading only.
  */
+import type { StoreKind } from '../store/storeRoot.js';
 import { S_IFBLK, S_IFCHR, S_IFMT, S_IFREG } from '../util/fileType.js';
-
-/**
- * `native`: owners and device nodes are real (root, or a user namespace with a full id map).
- * `xattr`: every file belongs to the real user; owners, whiteouts and devices live in xattrs.
- */
-export type StoreKind = 'native' | 'xattr';
 
 /** umoci's rootless owner record (`umoci unpack --rootless` writes the same). */
 export const OWNER_XATTR = 'user.rootlesscontainers';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { applyTreeOps, lsetxattr, mknodRaw, type EntryMeta, type TreeOp } from '../util/fsx.js';
 import { lstatIfExists } from '../util/lstatIfExists.js';
-import type { XattrFlavor } from './layerTar.js';
+import type { XattrFlavor } from '../store/storeRoot.js';
 import type { OwnerWriter } from './ownerWriter.js';
 import { isBookkeepingXattr } from './ownerXattrs.js';
 import type { TarEntry } from './tarReader.js';

@@ -3,10 +3,9 @@ import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TsbuildError, wrapError } from '../errors.js';
 import type { LayerInfo } from '../layer/commitLayer.js';
-import type { XattrFlavor } from '../layer/layerTar.js';
-import type { StoreKind } from '../layer/ownerXattrs.js';
 import type { ContentStore } from '../store/contentStore.js';
 import { digestHex } from '../store/digest.js';
+import type { StoreKind, XattrFlavor } from '../store/storeRoot.js';
 import { testPausePoint } from '../util/testPause.js';
 
 export interface ActiveSnapshot {

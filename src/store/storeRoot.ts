@@ -2,12 +2,19 @@ import { chmod, link, mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import type { XattrFlavor } from '../layer/layerTar.js';
-import type { StoreKind } from '../layer/ownerXattrs.js';
 import { Snapshotter } from '../snapshot/snapshotter.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { ContentStore } from './contentStore.js';
 import { ImageStore } from './imageStore.js';
+
+/** Which overlay xattr namespace the store's unpacked layers use: user.overlay.* (rootless) or trusted.overlay.* (root). */
+export type XattrFlavor = 'user' | 'trusted';
+
+/**
+ * `native`: owners and device nodes are real (root, or a user namespace with a full id map).
+ * `xattr`: every file belongs to the real user; owners, whiteouts and devices live in xattrs.
+ */
+export type StoreKind = 'native' | 'xattr';
 
 export interface Store {
   root: string;
