@@ -18,7 +18,8 @@ import { ISOLATION_REQUESTS, type IsolationMode } from '../isolation/chooseIsola
 import { inNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
 import { NONE_WARNING, copyStoreOptions, isolationLine, isolationRequest, pickIsolation, reexecEnv } from '../isolation/pickIsolation.js';
 import type { RunSandboxOptions } from '../build/mounts/runOptions.js';
-import { defaultStoreRoot, openStore, type Store } from '../store/storeRoot.js';
+import { openStore, type Store } from '../snapshot/openStore.js';
+import { defaultStoreRoot } from '../store/storeRoot.js';
 import { copyImage } from '../transport/copyImage.js';
 import { openDestination } from '../transport/openDestination.js';
 import type { RegistryClient } from '../transport/registryClient.js';

@@ -3,7 +3,7 @@
  * the closing lines (summary for people, a `result` event for `--progress json`, nothing for quiet).
  */
 import { teeProgress, type ProgressSink } from '../build/progress.js';
-import type { Store } from '../store/storeRoot.js';
+import type { Store } from '../snapshot/openStore.js';
 import type { ImageConfig, ImageManifest } from '../image/types.js';
 import { BuildRecorder, formatSummary, summarizeBuild } from './buildSummary.js';
 import { JsonProgress } from './jsonProgress.js';

@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags';
 import type { TsbuildConfig } from '../config/loadConfig.js';
 import { join } from 'node:path';
 import { BLOB_LOCATIONS_FILE, BlobLocations } from '../store/blobLocations.js';
-import type { Store } from '../store/storeRoot.js';
+import type { Store } from '../snapshot/openStore.js';
 import { fileCredentialLookup } from '../transport/registryAuth.js';
 import { RegistryClient, type RegistryClientOptions } from '../transport/registryClient.js';
 

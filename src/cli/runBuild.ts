@@ -15,7 +15,7 @@ import { loadDockerignore } from '../context/dockerignore.js';
 import { TsbuildError } from '../errors.js';
 import { mountOverlay, namespaceNeeded, unmount } from '../isolation/enterNamespace.js';
 import type { IsolationMode } from '../isolation/chooseIsolation.js';
-import type { Store } from '../store/storeRoot.js';
+import type { Store } from '../snapshot/openStore.js';
 import { OciLayoutSource } from '../transport/ociLayoutSource.js';
 import type { RegistryClient } from '../transport/registryClient.js';
 import type { ImageSource } from '../transport/types.js';

@@ -3,7 +3,8 @@
  * made in registryFlags.ts). The commands stay thin and the build core receives everything injected.
  */
 import { readFile } from 'node:fs/promises';
-import { openStore, defaultStoreRoot, type Store, type StoreKind } from '../store/storeRoot.js';
+import { openStore, type Store } from '../snapshot/openStore.js';
+import { defaultStoreRoot, type StoreKind } from '../store/storeRoot.js';
 
 /**
  * Overlay keeps its metadata in `trusted.*` xattrs in the initial user namespace and in `user.*`

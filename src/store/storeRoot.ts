@@ -2,7 +2,6 @@ import { chmod, link, mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import { Snapshotter } from '../snapshot/snapshotter.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { ContentStore } from './contentStore.js';
 import { ImageStore } from './imageStore.js';
@@ -16,15 +15,20 @@ export type XattrFlavor = 'user' | 'trusted';
  */
 export type StoreKind = 'native' | 'xattr';
 
-export interface Store {
+/** A store's directories, blobs and tags; snapshot/openStore.ts adds the snapshotter over its layers/. */
+export interface StoreRoot {
   root: string;
   content: ContentStore;
   images: ImageStore;
-  snapshots: Snapshotter;
   tmpDir: string;
   layersDir: string;
   xattrFlavor: XattrFlavor;
   kind: StoreKind;
+}
+
+export interface StoreOpenOptions {
+  xattrFlavor: XattrFlavor;
+  kind?: StoreKind;
 }
 
 interface StoreJson {
@@ -48,7 +52,7 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
  * owners, or owners recorded in xattrs by a non-root user without user namespaces): `kind` is
  * what the caller needs (a new store gets it); without it, the store's own is taken (native when new).
  */
-export async function openStore(root: string, opts: { xattrFlavor: XattrFlavor; kind?: StoreKind }): Promise<Store> {
+export async function openStoreRoot(root: string, opts: StoreOpenOptions): Promise<StoreRoot> {
   const tmpDir = join(root, 'tmp');
   const layersDir = join(root, 'layers');
   await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
@@ -58,12 +62,10 @@ export async function openStore(root: string, opts: { xattrFlavor: XattrFlavor; 
   await mkdir(layersDir, { recursive: true, mode: 0o700 });
   await Promise.all([chmod(tmpDir, 0o700), chmod(layersDir, 0o700)]);
   const kind = await ensureStoreJson(root, tmpDir, opts.xattrFlavor, opts.kind);
-  const content = new ContentStore(root);
   return {
     root,
-    content,
+    content: new ContentStore(root),
     images: new ImageStore(root),
-    snapshots: new Snapshotter({ layersDir, tmpDir, xattrFlavor: opts.xattrFlavor, storeKind: kind, content }),
     tmpDir,
     layersDir,
     xattrFlavor: opts.xattrFlavor,

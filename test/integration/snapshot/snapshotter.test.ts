@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayerInfo } from '../../../src/layer/commitLayer.js';
-import { openStore, type Store } from '../../../src/store/storeRoot.js';
+import { openStore, type Store } from '../../../src/snapshot/openStore.js';
 
 const run = promisify(execFile);
 const GZ = 'application/vnd.oci.image.layer.v1.tar+gzip';
