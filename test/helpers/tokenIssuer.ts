@@ -69,12 +69,12 @@ export async function startTokenIssuer(
     }
     const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     requests.push({ scopes, user: who });
-    const access = scopes.flatMap((scope) => {
+    const access = scopes.flatMap((scope): Array<'deny' | { type: string; name: string; actions: string[] }> => {
       const m = /^(repository):(.+):([a-z,*]+)$/.exec(scope);
       if (!m) return [];
       const actions = grant(who, m[2]!, m[3]!.split(','));
       if (actions === 'deny') return ['deny' as const];
-      return actions.length > 0 ? [{ type: m[1], name: m[2], actions }] : [];
+      return actions.length > 0 ? [{ type: m[1]!, name: m[2]!, actions }] : [];
     });
     if (access.includes('deny')) {
       res.writeHead(403, { 'Content-Type': 'application/json' }).end(JSON.stringify({ details: 'requested access to the resource is denied' }));

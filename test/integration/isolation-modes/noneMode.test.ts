@@ -23,7 +23,8 @@ describe('--isolation none', () => {
       await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /\n');
       const store = join(await makeTempDir('tsbuild-none-store'), 'store');
       const rootBefore = (await readdir('/')).sort();
-      for (const how of [{ args: ['--isolation', 'none'], env: {} }, { args: [], env: { TSBUILD_ISOLATION: 'none' } }]) {
+      const hows: Array<{ args: string[]; env: Record<string, string> }> = [{ args: ['--isolation', 'none'], env: {} }, { args: [], env: { TSBUILD_ISOLATION: 'none' } }];
+      for (const how of hows) {
         const res = await runTsbuild(['build', ...how.args, '--root', store, ctx], { env: how.env });
         expect(res.code).toBe(1);
         expect(res.stderr).toMatch(/^error: --isolation none replaces the files under \/ with the image's, and this does not look like a throw-away container \(.*kernel threads are visible.*\); nothing was changed$/m);

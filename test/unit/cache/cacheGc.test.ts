@@ -24,7 +24,7 @@ async function entryWithLayer(s: Awaited<ReturnType<typeof store>>, text: string
     createdAt,
     step: `RUN ${text}`,
     layer: { diffID, descriptor: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: blob.digest, size: blob.size } },
-    config: { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffID] }, history: [] },
+    configPatch: [[['rootfs', 'diff_ids'], [diffID]]],
     history: [],
     cmdSet: false,
   };

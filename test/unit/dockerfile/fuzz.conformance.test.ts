@@ -19,9 +19,9 @@ describe('fuzz: mutated conformance Dockerfiles', () => {
     const crashes: string[] = [];
     let rejected = 0;
     let n = 0;
-    for (const text of inputs(corpus, SAMPLE, 20261122) as Iterable<string>) {
+    for (const text of inputs(corpus, SAMPLE, 20261122)) {
       n++;
-      const result = checkInput(text, api) as 'accepted' | 'rejected' | { crash: unknown };
+      const result = checkInput(text, api);
       if (result === 'rejected') rejected++;
       else if (result !== 'accepted') crashes.push(`input ${n}: ${String((result.crash as Error)?.stack ?? result.crash)}\n${JSON.stringify(text.slice(0, 300))}`);
     }

@@ -6,7 +6,7 @@ describe('parseMount (BuildKit option names and defaults)', () => {
   it('defaults to a read-only bind of the context root', () => {
     expect(parseMount('target=/src')).toEqual({ type: 'bind', target: '/src', source: '/', readonly: true });
     expect(parseMount('type=bind,src=app,dst=/app,from=build,rw')).toEqual({ type: 'bind', target: '/app', source: 'app', from: 'build', readonly: false });
-    expect(parseMount('type=bind,destination=/d,readwrite=true').readonly).toBe(false);
+    expect(parseMount('type=bind,destination=/d,readwrite=true')).toMatchObject({ readonly: false });
   });
 
   it('cache: id defaults to the target, shared, 0755, root, writable', () => {
