@@ -6,13 +6,15 @@
  */
 import { createHash } from 'node:crypto';
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { dirname, join, posix } from 'node:path';
+import { constants as fsConstants } from 'node:fs';
+import { dirname, join, posix, relative, sep } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { SandboxMount } from '../../isolation/runtime.js';
 import type { ActiveSnapshot } from '../../snapshot/snapshotter.js';
 import { withLockFile } from '../../util/lockFile.js';
-import { pathExists } from '../../util/lstatIfExists.js';
+import { lstatIfExists, pathExists } from '../../util/lstatIfExists.js';
 import { resolveInRoot } from '../../util/scopedPath.js';
+import type { ContextFilter } from '../../context/dockerignore.js';
 import type { ImageRootfs, StepContext } from '../stepContext.js';
 import type { CacheMount, RunMount } from './parseMount.js';
 import { defaultRunOptions } from './runOptions.js';
@@ -122,8 +124,18 @@ async function prepareOne(instr: RunInstruction, m: RunMount, ctx: StepContext, 
     }
     case 'bind': {
       const root = m.from === undefined ? services.contextDir : await sourceRoot(instr, m.from, ctx, cleanups);
-      const source = await resolveInRoot(root, posix.resolve('/', m.source));
-      if (!(await pathExists(source))) throw new TsbuildError('COPY_SOURCE', `mount source ${m.source} not found${m.from ? ` in ${m.from}` : ' in the build context'}`);
+      let source = await resolveInRoot(root, posix.resolve('/', m.source));
+      const hidden = m.from === undefined && services.contextFilter !== undefined && (await hiddenByIgnore(root, source, services.contextFilter));
+      if (hidden || !(await pathExists(source))) throw new TsbuildError('COPY_SOURCE', `mount source ${m.source} not found${m.from ? ` in ${m.from}` : ' in the build context'}`);
+      if (m.from === undefined && services.contextFilter !== undefined) {
+        // The context as BuildKit's bind shows it: without what .dockerignore hides. A throw-away
+        // copy, so a rw mount may write to it directly.
+        const scratch = await mkdtemp(join(services.tmpDir, 'bind-ctx-'));
+        cleanups.push(() => rm(scratch, { recursive: true, force: true }));
+        source = await filteredCopy(root, source, services.contextFilter, join(scratch, 'view'));
+        out.mounts.push({ type: 'bind', source, target: m.target, readonly: m.readonly });
+        return;
+      }
       if (m.readonly) {
         out.mounts.push({ type: 'bind', source, target: m.target, readonly: true });
         return;
@@ -144,6 +156,37 @@ async function prepareOne(instr: RunInstruction, m: RunMount, ctx: StepContext, 
       return;
     }
   }
+}
+
+/** The context-relative, `/`-separated path of `path` under `root`. */
+function contextPath(root: string, path: string): string {
+  return relative(root, path).split(sep).join('/');
+}
+
+/** Whether .dockerignore hides `source` itself (or a directory above it). */
+async function hiddenByIgnore(root: string, source: string, filter: ContextFilter): Promise<boolean> {
+  const parts = contextPath(root, source).split('/').filter((p) => p !== '');
+  for (let i = 1; i <= parts.length; i++) {
+    const st = await lstatIfExists(join(root, ...parts.slice(0, i)));
+    if (filter(parts.slice(0, i).join('/'), st?.isDirectory() ?? false)) return true;
+  }
+  return false;
+}
+
+/** `source` (in the context `root`) copied to `dest` without what `filter` hides; reflinks where the filesystem has them. */
+async function filteredCopy(root: string, source: string, filter: ContextFilter, dest: string): Promise<string> {
+  await cp(source, dest, {
+    recursive: true,
+    preserveTimestamps: true,
+    verbatimSymlinks: true,
+    mode: fsConstants.COPYFILE_FICLONE,
+    filter: async (src) => {
+      if (src === source) return true;
+      const st = await lstatIfExists(src);
+      return !filter(contextPath(root, src), st?.isDirectory() ?? false);
+    },
+  });
+  return dest;
 }
 
 /** A read-only view of a stage, an image or a named context for `from=`, mounted until cleanup. */

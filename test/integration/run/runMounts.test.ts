@@ -2,7 +2,7 @@
  * RUN --mount, one test per type, checked against what BuildKit's reference says the result is:
  * https://docs.docker.com/reference/dockerfile/#run---mount
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeTempDir } from '../../helpers/tmp.js';
@@ -29,6 +29,42 @@ describe('RUN --mount', () => {
     await expect(readIn(built.rootfs, 'ctx')).rejects.toThrow();
     await expect(readIn(built.rootfs, 'ctx2')).rejects.toThrow();
     await expect(readIn(built.rootfs, 'etc/data.txt')).rejects.toThrow();
+  });
+
+  it('type=bind of the context hides what .dockerignore hides, as BuildKit does, rw included', async () => {
+    const files = { '.dockerignore': 'secret.env\nnode_modules\n!node_modules/keep\n', 'secret.env': 'TOKEN=hunter2\n', 'app.txt': 'app\n' };
+    let ctxDir = '';
+    const built = await buildOnBusybox(
+      [
+        'FROM base',
+        'RUN --mount=type=bind,target=/ctx sh -c "cd /ctx && find . | sort > /listing"',
+        'RUN --mount=type=bind,target=/ctx,rw sh -c "touch /ctx/made; ls /ctx/node_modules > /rw-listing"',
+        '',
+      ].join('\n'),
+      {
+        files,
+        prepare: async (ctx) => {
+          ctxDir = ctx;
+          await mkdir(join(ctx, 'node_modules/drop'), { recursive: true });
+          await writeFile(join(ctx, 'node_modules/keep'), 'kept\n');
+          await writeFile(join(ctx, 'node_modules/drop/x'), 'x\n');
+        },
+      },
+    );
+    expect(built.result.code, built.result.stderr).toBe(0);
+    const listing = (await readIn(built.rootfs, 'listing')).split('\n');
+    expect(listing).toContain('./app.txt');
+    expect(listing).toContain('./node_modules/keep');
+    expect(listing.filter((l) => l.includes('secret') || l.includes('drop'))).toEqual([]);
+    expect(await readIn(built.rootfs, 'rw-listing')).toBe('keep\n');
+    // The rw write went to a throw-away copy, not to the context.
+    await expect(readIn(ctxDir, 'made')).rejects.toThrow();
+    // A hidden source is "not found", as in BuildKit, at its RUN line.
+    const hidden = await buildOnBusybox(['FROM base', 'RUN --mount=type=bind,source=secret.env,target=/s cat /s', ''].join('\n'), { files });
+    expect(hidden.result.code).toBe(1);
+    expect(hidden.result.stderr).toContain('error: Dockerfile:2:1: ');
+    expect(hidden.result.stderr).toContain('mount source secret.env not found in the build context');
+    expect(hidden.result.stderr).not.toContain('hunter2');
   });
 
   it('type=bind from= another stage shows that stage, and orders the stages', async () => {
