@@ -13,7 +13,7 @@ import { ownerWriterFor, type OwnerWriter } from '../layer/ownerWriter.js';
 import { devMajor, devMinor, entryMeta, OWNER_XATTR, type Owner } from '../layer/ownerXattrs.js';
 import type { StoreKind, XattrFlavor } from '../store/storeRoot.js';
 import { lgetxattrs, lsetxattr, mknodRaw } from '../util/fsx.js';
-import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../util/fileType.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../util/fileType.js';
 import { lstatIfExists } from '../util/lstatIfExists.js';
 
 

@@ -11,7 +11,7 @@ import { unsupportedReason } from '../../dockerfile/unsupported.js';
 import { TsbuildError } from '../../errors.js';
 import type { LayerInfo } from '../../layer/commitLayer.js';
 import { withReadonlyRootfs, withWritableRootfs } from '../rootfs.js';
-import { expansionEnv, type StageState } from '../stageState.js';
+import { expansionEnv } from '../stageState.js';
 import type { ImageRootfs, StepContext, StepHandler } from '../stepContext.js';
 import { parseChmod } from './chmodSpec.js';
 import { copyFiles, type CopyRequest, type Ownership } from './copyFiles.js';

@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { TestRegistry } from '../../helpers/registry.js';
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
@@ -31,10 +30,9 @@ async function writeTree(dir: string, files: Record<string, string>): Promise<vo
 }
 
 describe('BuildKit .dockerignore scenarios', () => {
-  let registry: TestRegistry;
   let base: string;
   let store: string;
-  withBusyboxRegistry((f) => ({ registry, base, store } = f));
+  withBusyboxRegistry((f) => ({ base, store } = f));
 
   const build = async (ctx: string, extra: string[]) => {
     const out = join(await makeTempDir('tsbuild-out'), 'layout');

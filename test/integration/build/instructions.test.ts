@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { execChecked } from '../../helpers/exec.js';
-import type { TestRegistry } from '../../helpers/registry.js';
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
@@ -23,10 +22,9 @@ async function configOf(ref: string): Promise<{ config: Record<string, unknown>;
 }
 
 describe('instructions', () => {
-  let registry: TestRegistry;
   let base: string;
   let store: string;
-  withBusyboxRegistry((f) => ({ registry, base, store } = f));
+  withBusyboxRegistry((f) => ({ base, store } = f));
 
   it('builds FROM scratch with COPY, ADD of local archives and files, and COPY globs', async () => {
     const ctx = await makeTempDir('tsbuild-ctx');

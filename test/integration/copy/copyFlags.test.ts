@@ -9,7 +9,6 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { TestRegistry } from '../../helpers/registry.js';
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
@@ -33,10 +32,9 @@ async function layerEntries(layout: string, digest: string): Promise<string[]> {
 }
 
 describe('COPY flags', () => {
-  let registry: TestRegistry;
   let base: string;
   let store: string;
-  withBusyboxRegistry((f) => ({ registry, base, store } = f));
+  withBusyboxRegistry((f) => ({ base, store } = f));
 
   async function build(ctx: string, dockerfile: string, extra: string[] = []): Promise<{ layout: string; rootfs: string }> {
     await writeFile(join(ctx, 'Dockerfile'), dockerfile);

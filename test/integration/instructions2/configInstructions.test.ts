@@ -24,10 +24,9 @@ async function configOf(ref: string): Promise<Inspected> {
 }
 
 describe('config instructions', () => {
-  let registry: TestRegistry;
   let base: string;
   let store: string;
-  withBusyboxRegistry((f) => ({ registry, base, store } = f));
+  withBusyboxRegistry((f) => ({ base, store } = f));
 
   it('keeps MAINTAINER, VOLUME, STOPSIGNAL, SHELL and HEALTHCHECK in the OCI config; SHELL drives later shell forms', async () => {
     const ctx = await makeTempDir('tsbuild-ctx');

@@ -13,7 +13,7 @@ import { manifestDigest } from '../../helpers/ociLayout.js';
 import { busyboxLayout, type BusyboxLayout } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot } from '../../helpers/tsbuild.js';
-import { ensureTestUser, makeReadableBy, runAs, type TestUser } from '../../helpers/users.js';
+import { makeReadableBy, runAs, type TestUser } from '../../helpers/users.js';
 import { buildIdMap, findSubidRanges, formatIdMap, parseSubidFile } from '../../../src/isolation/idmap.js';
 import { repoBinds, runInUnprivilegedContainer } from '../isolation-modes/unprivilegedContainer.js';
 
