@@ -35,7 +35,7 @@ import { ociLayoutPaths, openOciLayoutContext, runBuild } from './runBuild.js';
 export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promise<void> {
   if (flags.check) {
     // Checking needs no namespace and no store.
-    const { runCheck } = await import('./lintCommand.js');
+    const { runCheck } = await import('./runCheck.js');
     process.exitCode = await runCheck(
       { context: flags.context ?? args.context, file: flags.file, target: flags.target, buildArgs: flags['build-arg'], platform: flags.platform },
       process.stdout,
