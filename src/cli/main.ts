@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /** oclif shows help for `--help` anywhere before `--`; such a build argv goes to oclif. */
-function wantsHelp(argv: readonly string[]): boolean {
+export function wantsHelp(argv: readonly string[]): boolean {
   for (const arg of argv) {
     if (arg === '--') return false;
     if (arg === '--help') return true;

@@ -29,6 +29,7 @@ export interface RunTsbuildOptions {
 
 /** Runs `node bin/run.js ...args` and collects its exit code and output; never rejects on exit != 0. */
 export async function runTsbuild(args: readonly string[], opts: RunTsbuildOptions = {}): Promise<ExecResult> {
+  if (process.env['TSBUILD_TEST_LAUNCHER'] === '1') return runLauncher(args, opts);
   const argv = [tsbuildBin(), ...args];
   const io = {
     ...(opts.input === undefined ? {} : { input: opts.input }),
@@ -48,4 +49,23 @@ export async function runTsbuild(args: readonly string[], opts: RunTsbuildOption
     cwd: opts.cwd ?? repoRoot(),
     env: { ...process.env, ...opts.env },
   });
+}
+
+/** Runs `bin/tsbuild ...args`, the installed command (a build starts from the start-up snapshot). */
+export async function runLauncher(args: readonly string[], opts: RunTsbuildOptions = {}): Promise<ExecResult> {
+  const launcher = join(repoRoot(), 'bin', 'tsbuild');
+  const io = {
+    ...(opts.input === undefined ? {} : { input: opts.input }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+  if (opts.user) {
+    await makeReadableBy(repoRoot());
+    await makeReadableBy(process.execPath);
+    return runAs(opts.user, launcher, args, {
+      ...io,
+      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+  }
+  return execCommand(launcher, [...args], { ...io, cwd: opts.cwd ?? repoRoot(), env: { ...process.env, ...opts.env } });
 }

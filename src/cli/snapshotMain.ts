@@ -1,0 +1,57 @@
+/**
+ * The entry of tsbuild's start-up snapshot (native/snapshot.mjs): bundled with everything a build
+ * can load and run once under `node --build-snapshot`, so the modules are already evaluated when
+ * bin/tsbuild starts a build with `node --snapshot-blob native/build/tsbuild.blob -- ARGS`. A
+ * no-change rebuild is mostly Node start-up and module loading; from the snapshot it is neither.
+ *
+ * Only `build` (the default command included) runs from the snapshot: anything else (bake,
+ * --help) goes to bin/run.js, which the launcher would have chosen in the first place.
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { startupSnapshot } from 'node:v8';
+import { main, wantsHelp, withDefaultCommand } from './main.js';
+// What a build loads with `await import()` is evaluated now, into the snapshot.
+import './leanBuild.js';
+import './buildOutputs.js';
+import './runCheck.js';
+import './registryFlags.js';
+import '../cache/cacheTransfer.js';
+import '../isolation/copyRuntime.js';
+import '../isolation/runtime.js';
+import '../isolation/noneRuntime.js';
+import '../layer/commitLayer.js';
+import '../layer/extractLayer.js';
+import '../transport/exportImage.js';
+import '../transport/registrySource.js';
+
+declare global {
+  // import.meta.url in the snapshot bundle (native/snapshot.mjs defines it): a file two levels
+  // below the package root, as every dist/ module is.
+  var __tsbuildModuleUrl: string | undefined;
+}
+
+/** The package root, from the blob's path: ROOT/native/build/tsbuild.blob. */
+function packageRoot(): string {
+  const i = process.execArgv.indexOf('--snapshot-blob');
+  const blob = process.execArgv[i + 1];
+  if (i < 0 || blob === undefined) throw new Error('tsbuild snapshot: started without --snapshot-blob');
+  return resolve(dirname(blob), '..', '..');
+}
+
+startupSnapshot.setDeserializeMainFunction(() => {
+  const root = packageRoot();
+  globalThis.__tsbuildModuleUrl = pathToFileURL(join(root, 'dist', 'snapshot', 'main.js')).href;
+  const argv = process.argv.slice(1);
+  // A build that must start itself again (in the namespace, or outside it) does so through run.js.
+  process.argv.splice(1, 0, join(root, 'bin', 'run.js'));
+  const full = withDefaultCommand(argv);
+  if (full[0] === 'build' && !wantsHelp(full)) {
+    void main(argv);
+    return;
+  }
+  const r = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit' });
+  if (r.signal) process.kill(process.pid, r.signal);
+  process.exitCode = r.status ?? 1;
+});
