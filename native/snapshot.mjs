@@ -67,7 +67,7 @@ await esbuild.build({
   platform: 'node',
   target: 'node20',
   // Smaller source, smaller heap to deserialize; names kept for error messages and stacks.
-  minify: true,
+  minify: process.env.TSBUILD_SNAPSHOT_MINIFY !== "0",
   keepNames: true,
   define: { 'import.meta.url': 'globalThis.__tsbuildModuleUrl' },
   plugins: [snapshotPlugin],
