@@ -3,7 +3,8 @@
 // whole run of tar entries in one round trip instead of one per syscall), as async N-API
 // functions returning promises. Each call runs on the libuv thread pool so a slow filesystem
 // never blocks the event loop. Wrapped (and typed) by src/util/fsx.ts; nothing else loads it.
-// The batched directory reads (scanDir, readFiles) live in fsxScan.c, batched copies in fsxCopy.c.
+// The batched directory reads (scanDir, readFiles) live in fsxScan.c, batched copies in fsxCopy.c,
+// gzip members (libdeflate) in fsxGzip.c.
 #include "fsx.h"
 
 #include <errno.h>
@@ -370,6 +371,28 @@ napi_value fsx_queue(napi_env env, const char *resource, napi_async_execute_call
   return promise;
 }
 
+static void free_data(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+// Without a copy (a result can be megabytes); copied where the runtime refuses external buffers.
+napi_value fsx_take_buffer(napi_env env, char **p, size_t len) {
+  napi_value buf;
+  void *dst;
+  if (len == 0) {
+    napi_create_buffer(env, 0, &dst, &buf);
+    return buf;
+  }
+  if (napi_create_external_buffer(env, len, *p, free_data, NULL, &buf) == napi_ok) {
+    *p = NULL;
+    return buf;
+  }
+  napi_create_buffer_copy(env, len, *p, &dst, &buf);
+  return buf;
+}
+
 napi_value fsx_reject_args(napi_env env, const char *msg) {
   napi_throw_type_error(env, NULL, msg);
   return NULL;
@@ -575,5 +598,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   fsx_register_scan(env, exports);
   fsx_register_copy(env, exports);
   fsx_register_tar(env, exports);
+  fsx_register_gzip(env, exports);
   return exports;
 }

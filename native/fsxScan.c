@@ -436,29 +436,6 @@ static void execute(napi_env env, void *data) {
   else do_read(w);
 }
 
-static void free_data(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  free(data);
-}
-
-// Hands a result buffer to JS without a copy (it can be megabytes); copies where the runtime
-// refuses external buffers.
-static napi_value take_buffer(napi_env env, char **p, size_t len) {
-  napi_value buf;
-  void *dst;
-  if (len == 0) {
-    napi_create_buffer(env, 0, &dst, &buf);
-    return buf;
-  }
-  if (napi_create_external_buffer(env, len, *p, free_data, NULL, &buf) == napi_ok) {
-    *p = NULL;
-    return buf;
-  }
-  napi_create_buffer_copy(env, len, *p, &dst, &buf);
-  return buf;
-}
-
 static void complete(napi_env env, napi_status status, void *data) {
   struct scan_work *w = data;
   if (status != napi_ok && w->err == 0) {
@@ -468,7 +445,7 @@ static void complete(napi_env env, napi_status status, void *data) {
   if (w->err != 0) {
     napi_reject_deferred(env, w->deferred, fsx_errno_error(env, w->err, w->syscall, w->errpath ? w->errpath : w->dir));
   } else if (w->op == OP_READ) {
-    napi_resolve_deferred(env, w->deferred, take_buffer(env, &w->data, w->data_len));
+    napi_resolve_deferred(env, w->deferred, fsx_take_buffer(env, &w->data, w->data_len));
   } else {
     // { count, meta: records then strings, data, tar }
     napi_value result, count, meta, jdata, jtar;
@@ -479,8 +456,8 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_create_buffer(env, rec_bytes + w->strs.len, (void **)&dst, &meta);
     if (rec_bytes) memcpy(dst, w->recs, rec_bytes);
     if (w->strs.len) memcpy(dst + rec_bytes, w->strs.p, w->strs.len);
-    jdata = take_buffer(env, &w->data, w->data_len);
-    jtar = take_buffer(env, &w->tar.p, w->tar.len);
+    jdata = fsx_take_buffer(env, &w->data, w->data_len);
+    jtar = fsx_take_buffer(env, &w->tar.p, w->tar.len);
     napi_set_named_property(env, result, "count", count);
     napi_set_named_property(env, result, "meta", meta);
     napi_set_named_property(env, result, "data", jdata);

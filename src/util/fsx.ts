@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import { createRequire } from 'node:module';
 import { TsbuildError } from '../errors.js';
 
-/** The raw shape of native/build/fsx.node (see native/fsx.c, fsxScan.c, fsxCopy.c and fsxTar.c). */
+/** The raw shape of native/build/fsx.node (see native/fsx.c, fsxScan.c, fsxCopy.c, fsxTar.c and fsxGzip.c). */
 interface FsxAddon {
   lgetxattrs(path: string): Promise<Array<[string, Buffer]>>;
   lsetxattr(path: string, name: string, value: Buffer): Promise<void>;
@@ -12,6 +12,7 @@ interface FsxAddon {
   readFiles(dir: string, names: string[], sizes: number[]): Promise<Buffer>;
   applyTreeOps(ops: NativeTreeOp[]): Promise<[number, number, number, NodeJS.ErrnoException | null]>;
   copyFiles(srcDir: string, dstDir: string, names: string[], modes: number[], uid: number, gid: number): Promise<number[]>;
+  gzipMember(data: Buffer, level: number): Promise<Buffer>;
 }
 
 /** applyTreeOps' wire shape: `kind` 0 file, 1 directory, 2 symlink, 3 owner+mode+times. */
@@ -344,3 +345,13 @@ export async function copyFilesInto(srcDir: string, dstDir: string, files: Reado
 }
 
 const EEXIST = constants.errno.EEXIST;
+
+/**
+ * `data` as one complete gzip member (header, deflate stream, CRC-32 and size), compressed by
+ * libdeflate on a thread-pool thread at `level` (0 stores, 1-12 compress). The same bytes and
+ * level give the same member (for one libdeflate version). `data` must not be changed until the
+ * promise settles. A bad argument rejects too, like a failure of the compressor.
+ */
+export async function gzipMember(data: Buffer, level: number): Promise<Buffer> {
+  return addon().gzipMember(data, level);
+}

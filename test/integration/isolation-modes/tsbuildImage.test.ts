@@ -64,5 +64,9 @@ describe("tsbuild's own image", () => {
     const info = await runOciImage(layout, '0.1', { args: ['/tsbuild/bin/tsbuild-none', 'info'] });
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout).toMatch(/^allows: /m);
+    // The fsx addon links libdeflate (layer gzip): that loader finds it under /tsbuild as well.
+    const addon = await runOciImage(layout, '0.1', { args: ['/tsbuild/lib/ld.so', '--library-path', '/tsbuild/lib', '--list', '/tsbuild/app/native/build/fsx.node'] });
+    expect(addon.code, addon.stderr).toBe(0);
+    expect(addon.stdout).toMatch(/libdeflate\.so\.0 => \/tsbuild\/lib\/libdeflate\.so\.0/);
   }, 1_800_000);
 });
