@@ -23,7 +23,7 @@ export interface CommitLayerOptions {
   storeKind?: StoreKind;
   sourceDateEpoch?: number;
   signal?: AbortSignal;
-  /** zlib level; default 1, because compressing binary data is the slowest part of a build. */
+  /** libdeflate level (1-12); default 1, because compressing binary data is the slowest part of a build. */
   gzipLevel?: number;
   /**
    * Uncompressed tar bytes archived so far, at most every PROGRESS_EVERY_MS or PROGRESS_EVERY_BYTES
@@ -40,7 +40,7 @@ const PROGRESS_EVERY_BYTES = 64 * 1024 * 1024;
  * Archives `dir` (overlay-upper form) into a gzip layer blob in one streaming pass:
  * tar → sha256 (diffID) → gzip → content store writer (which hashes the digest).
  * Incompressible stretches are stored rather than deflated (see adaptiveGzip).
- * Node's gzip header carries mtime 0 and no name, so equal tars give equal blobs.
+ * libdeflate's gzip header carries mtime 0 and no name, so equal tars give equal blobs.
  */
 export async function commitLayer(dir: string, store: ContentStore, opts: CommitLayerOptions): Promise<LayerInfo> {
   const tarHash = createHash('sha256');

@@ -1,22 +1,40 @@
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { execCommand } from '../../helpers/exec.js';
+import { makeTempDir } from '../../helpers/tmp.js';
 import { adaptiveGzip, looksIncompressible } from '../../../src/layer/adaptiveGzip.js';
 
-async function gzipOf(data: Buffer, chunk: number, parallel?: number): Promise<Buffer> {
+/** A sink that keeps what it is given, and whether it was ended. */
+function collector(): { sink: Writable; bytes: () => Buffer; finished: () => boolean } {
   const out: Buffer[] = [];
+  let done = false;
   const sink = new Writable({
     write(c: Buffer, _e, cb) {
       out.push(c);
       cb();
     },
   });
-  async function* pieces(): AsyncGenerator<Buffer> {
-    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
+  sink.on('finish', () => (done = true));
+  return { sink, bytes: () => Buffer.concat(out), finished: () => done };
+}
+
+/** `data` in pieces of `chunk` bytes, or of the sizes `chunk` gives in turn. */
+async function* piecesOf(data: Buffer, chunk: number | (() => number)): AsyncGenerator<Buffer> {
+  for (let i = 0; i < data.length; ) {
+    const n = typeof chunk === 'number' ? chunk : chunk();
+    yield data.subarray(i, i + n);
+    i += n;
   }
-  await adaptiveGzip(pieces(), sink, { level: 1, ...(parallel ? { parallel } : {}) });
-  return Buffer.concat(out);
+}
+
+async function gzipOf(data: Buffer, chunk: number | (() => number), parallel?: number): Promise<Buffer> {
+  const { sink, bytes } = collector();
+  await adaptiveGzip(piecesOf(data, chunk), sink, { level: 1, ...(parallel ? { parallel } : {}) });
+  return bytes();
 }
 
 describe('adaptiveGzip', () => {
@@ -35,6 +53,23 @@ describe('adaptiveGzip', () => {
     const a = await gzipOf(data, 1000);
     const b = await gzipOf(data, 3 * MiB);
     expect(a.equals(b)).toBe(true);
+    // exact segments, one byte off them, and a repeating run of odd sizes
+    const sizes = [1, 4095, 65537, MiB - 1, 7, MiB + 1, 300_000];
+    let k = 0;
+    for (const chunk of [MiB, MiB + 1, MiB - 1, data.length, () => sizes[k++ % sizes.length]!]) {
+      expect((await gzipOf(data, chunk)).equals(a)).toBe(true);
+    }
+  });
+
+  it('writes a multi-member stream that the gzip program tests and unpacks to the input', async () => {
+    const gz = await gzipOf(data, 65536);
+    const dir = await makeTempDir('tsbuild-adaptive-gzip');
+    await writeFile(join(dir, 'layer.gz'), gz);
+    await writeFile(join(dir, 'layer'), data);
+    const tested = await execCommand('gzip', ['-t', join(dir, 'layer.gz')]);
+    expect(tested.code, tested.stderr).toBe(0);
+    const same = await execCommand('sh', ['-c', 'gzip -dc "$1" | cmp - "$2"', 'sh', join(dir, 'layer.gz'), join(dir, 'layer')]);
+    expect(same.code, same.stdout + same.stderr).toBe(0);
   });
 
   it('gives the same bytes however many segments are compressed at once', async () => {
@@ -55,10 +90,29 @@ describe('adaptiveGzip', () => {
         cb(new Error('disk full'));
       },
     });
-    async function* pieces(): AsyncGenerator<Buffer> {
-      for (let i = 0; i < data.length; i += MiB) yield data.subarray(i, i + MiB);
+    await expect(adaptiveGzip(piecesOf(data, MiB), sink, { level: 1 })).rejects.toThrow('disk full');
+  });
+
+  it('rejects, without ending the sink, when the compressor refuses', async () => {
+    const { sink, finished } = collector();
+    await expect(adaptiveGzip(piecesOf(data, MiB), sink, { level: 13 })).rejects.toThrow('level must be a whole number from 0 to 12');
+    expect(finished()).toBe(false);
+  });
+
+  it('rejects with an AbortError, without ending the sink, when aborted mid-stream', async () => {
+    const abort = new AbortController();
+    const { sink, finished } = collector();
+    let given = 0;
+    async function* source(): AsyncGenerator<Buffer> {
+      for await (const piece of piecesOf(data, 256 * 1024)) {
+        // after two segments' worth
+        if ((given += piece.length) > 2 * MiB) abort.abort();
+        yield piece;
+      }
     }
-    await expect(adaptiveGzip(pieces(), sink, { level: 1 })).rejects.toThrow('disk full');
+    const run = adaptiveGzip(source(), sink, { level: 1, signal: abort.signal });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(finished()).toBe(false);
   });
 
   it('produces a valid gzip stream for empty input', async () => {
