@@ -1,7 +1,7 @@
 /**
  * The entry of tsbuild's start-up snapshot (native/snapshot.mjs): bundled with everything a build
  * can load and run once under `node --build-snapshot`, so the modules are already evaluated when
- * bin/tsbuild starts a build with `node --snapshot-blob native/build/tsbuild.blob -- ARGS`. A
+ * bin/tsbuild starts a build with `node --snapshot-blob native/build/tsbuild.blob build ARGS`. A
  * no-change rebuild is mostly Node start-up and module loading; from the snapshot it is neither.
  *
  * Only `build` (the default command included) runs from the snapshot: anything else (bake,
