@@ -8,7 +8,7 @@ export function repoRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
-/** The CLI entry point as installed (`bin/run.js`, which loads the compiled dist/). */
+/** The CLI's Node entry point (`bin/run.js`, which loads the bundle in dist/). */
 export function tsbuildBin(): string {
   return join(repoRoot(), 'bin', 'run.js');
 }
@@ -25,11 +25,17 @@ export interface RunTsbuildOptions {
   user?: TestUser;
   input?: string;
   signal?: AbortSignal;
+  /**
+   * `launcher` (the default): bin/tsbuild, the installed command, which starts a build in the
+   * namespace from the start-up snapshot. `run.js`: `node bin/run.js`, the try-outside-then-re-exec
+   * process model. TSBUILD_TEST_VIA=run.js runs every test through run.js.
+   */
+  via?: 'launcher' | 'run.js';
 }
 
-/** Runs `node bin/run.js ...args` and collects its exit code and output; never rejects on exit != 0. */
+/** Runs tsbuild (see `via`) and collects its exit code and output; never rejects on exit != 0. */
 export async function runTsbuild(args: readonly string[], opts: RunTsbuildOptions = {}): Promise<ExecResult> {
-  if (process.env['TSBUILD_TEST_LAUNCHER'] === '1') return runLauncher(args, opts);
+  if ((opts.via ?? process.env['TSBUILD_TEST_VIA'] ?? 'launcher') === 'launcher') return runLauncher(args, opts);
   const argv = [tsbuildBin(), ...args];
   const io = {
     ...(opts.input === undefined ? {} : { input: opts.input }),
@@ -52,7 +58,7 @@ export async function runTsbuild(args: readonly string[], opts: RunTsbuildOption
 }
 
 /** Runs `bin/tsbuild ...args`, the installed command (a build starts from the start-up snapshot). */
-export async function runLauncher(args: readonly string[], opts: RunTsbuildOptions = {}): Promise<ExecResult> {
+async function runLauncher(args: readonly string[], opts: RunTsbuildOptions = {}): Promise<ExecResult> {
   const launcher = join(repoRoot(), 'bin', 'tsbuild');
   const io = {
     ...(opts.input === undefined ? {} : { input: opts.input }),

@@ -47,7 +47,8 @@ async function rebuilds(user?: TestUser): Promise<void> {
         'build', '--root', store, '--progress', 'plain', '--build-context', `base=oci-layout://${base.dir}:${base.tag}`, '-t', 'outside:1',
         ...(out ? ['-o', `type=local,dest=${join(work, out)}`] : []), ctx,
       ],
-      { env: { TSBUILD_HELPER: helper.path }, ...(user ? { user } : {}) },
+      // node bin/run.js: its process model (try outside, then re-exec) is what is tested here
+      { env: { TSBUILD_HELPER: helper.path }, via: 'run.js', ...(user ? { user } : {}) },
     );
 
   const cold = await build();

@@ -43,12 +43,12 @@ describe('lean start-up of tsbuild build', () => {
     await writeFile(join(ctx, 'a.txt'), 'a\n');
     const trap = await oclifTrap();
     const args = ['-t', 'lean:1', '--progress', 'plain', '--build-context', `busybox=oci-layout://${base.dir}:latest`, ctx];
-    const first = await runTsbuild(args, { env: { ...trap.env, TSBUILD_ROOT: store } });
+    const first = await runTsbuild(args, { env: { ...trap.env, TSBUILD_ROOT: store }, via: 'run.js' });
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     // The store named by TSBUILD_ROOT holds the tag.
     expect(await readFile(join(store, 'images.json'), 'utf8')).toContain('docker.io/library/lean:1');
-    const again = await runTsbuild(args, { env: { ...trap.env, TSBUILD_ROOT: store } });
+    const again = await runTsbuild(args, { env: { ...trap.env, TSBUILD_ROOT: store }, via: 'run.js' });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe(first.stdout);
     expect(again.stderr).toMatch(/CACHED/);
