@@ -12,9 +12,11 @@ const SAMPLES_PER_SEGMENT = 16;
 const INCOMPRESSIBLE_BITS = 7.9;
 /**
  * Segments compressed at once. Each runs on a libuv pool thread (4 by default); leave one for
- * the file reads of the tar being compressed.
+ * the file reads of the tar being compressed. Read when used, not at load: the start-up snapshot
+ * (native/snapshot.mjs) freezes module state at `npm run build`, on a machine that may have
+ * other CPUs than the one that runs it.
  */
-const PARALLEL = Math.max(1, Math.min(3, availableParallelism()));
+const defaultParallel = (): number => Math.max(1, Math.min(3, availableParallelism()));
 
 export interface AdaptiveGzipOptions {
   /** libdeflate's level for segments that look compressible: 1 (fastest) to 12. */
@@ -37,7 +39,7 @@ export interface AdaptiveGzipOptions {
  * held while compressed: its producer must not reuse their memory (no Node stream does).
  */
 export async function adaptiveGzip(source: AsyncIterable<Buffer>, sink: Writable, opts: AdaptiveGzipOptions): Promise<void> {
-  const parallel = Math.max(1, opts.parallel ?? PARALLEL);
+  const parallel = Math.max(1, opts.parallel ?? defaultParallel());
   // Rejects if the sink fails or closes early; raced against every wait for 'drain'.
   const sinkDone = finished(sink);
   sinkDone.catch(() => undefined);
