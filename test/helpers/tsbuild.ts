@@ -35,8 +35,8 @@ export interface RunTsbuildOptions {
 
 /** Runs tsbuild (see `via`) and collects its exit code and output; never rejects on exit != 0. */
 export async function runTsbuild(args: readonly string[], opts: RunTsbuildOptions = {}): Promise<ExecResult> {
-  if ((opts.via ?? process.env['TSBUILD_TEST_VIA'] ?? 'launcher') === 'launcher') return runLauncher(args, opts);
-  const argv = [tsbuildBin(), ...args];
+  const launcher = (opts.via ?? process.env['TSBUILD_TEST_VIA'] ?? 'launcher') === 'launcher';
+  const [cmd, argv] = launcher ? [join(repoRoot(), 'bin', 'tsbuild'), [...args]] : [process.execPath, [tsbuildBin(), ...args]];
   const io = {
     ...(opts.input === undefined ? {} : { input: opts.input }),
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -44,34 +44,15 @@ export async function runTsbuild(args: readonly string[], opts: RunTsbuildOption
   if (opts.user) {
     await makeReadableBy(repoRoot());
     await makeReadableBy(process.execPath);
-    return runAs(opts.user, process.execPath, argv, {
+    return runAs(opts.user, cmd, argv, {
       ...io,
       ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
       ...(opts.env ? { env: opts.env } : {}),
     });
   }
-  return execCommand(process.execPath, argv, {
+  return execCommand(cmd, argv, {
     ...io,
     cwd: opts.cwd ?? repoRoot(),
     env: { ...process.env, ...opts.env },
   });
-}
-
-/** Runs `bin/tsbuild ...args`, the installed command (a build starts from the start-up snapshot). */
-async function runLauncher(args: readonly string[], opts: RunTsbuildOptions = {}): Promise<ExecResult> {
-  const launcher = join(repoRoot(), 'bin', 'tsbuild');
-  const io = {
-    ...(opts.input === undefined ? {} : { input: opts.input }),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  };
-  if (opts.user) {
-    await makeReadableBy(repoRoot());
-    await makeReadableBy(process.execPath);
-    return runAs(opts.user, launcher, args, {
-      ...io,
-      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
-      ...(opts.env ? { env: opts.env } : {}),
-    });
-  }
-  return execCommand(launcher, [...args], { ...io, cwd: opts.cwd ?? repoRoot(), env: { ...process.env, ...opts.env } });
 }
