@@ -65,10 +65,10 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
   }
   if (contextSpec === '-' && flags.file === '-') throw new TsbuildError('USAGE', 'the context and the Dockerfile cannot both come from stdin', { hint: 'pass the Dockerfile inside the context tar, or -f PATH' });
   // A tar, a URL or a git remote is unpacked into a temp dir, removed in the finally below.
-  const buildContext = await openBuildContext(contextSpec, { stdin: process.stdin, signal: new AbortController().signal });
+  const buildContext = await openBuildContext(contextSpec, { stdin: () => process.stdin, signal: new AbortController().signal });
   const contextDir = buildContext.dir;
   // `-f -` reads stdin, which the namespace re-exec above passes through.
-  const dockerfile = await readDockerfile(flags.file, contextDir, process.stdin);
+  const dockerfile = await readDockerfile(flags.file, contextDir, () => process.stdin);
   const buildArgs = parseKeyValues(flags['build-arg'], '--build-arg', true);
   const labels = parseKeyValues(flags.label, '--label', false);
   const annotations = parseAnnotationFlags(flags.annotation);

@@ -17,7 +17,7 @@ export interface CheckRequest {
 /** Runs the checks and prints them to `out`; resolves with the exit code (1 when the build would fail). */
 export async function runCheck(req: CheckRequest, out: NodeJS.WritableStream): Promise<number> {
   const contextDir = resolve(req.context);
-  const dockerfile = await readDockerfile(req.file, contextDir, process.stdin);
+  const dockerfile = await readDockerfile(req.file, contextDir, () => process.stdin);
   const target = req.platform ? parsePlatform(req.platform) : hostPlatform();
   const result = lintDockerfile(dockerfile.text, {
     file: dockerfile.name,

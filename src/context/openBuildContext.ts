@@ -68,8 +68,8 @@ export async function extractTarStream(input: Readable, dir: string, what: strin
   if (code !== 0) throw new TsbuildError('CONTEXT', `unpacking the build context ${what}: ${err.trim() || `tar exited with ${code}`}`, { hint: 'pass a tar or tar.gz archive' });
 }
 
-/** Opens `spec` as a build context (see the module comment); `stdin` is read for `-`. */
-export async function openBuildContext(spec: string, opts: { stdin: Readable; signal: AbortSignal; tmpDir?: string }): Promise<BuildContext> {
+/** Opens `spec` as a build context (see the module comment); `stdin` is called and read for `-` only. */
+export async function openBuildContext(spec: string, opts: { stdin: () => Readable; signal: AbortSignal; tmpDir?: string }): Promise<BuildContext> {
   const kind = contextKind(spec);
   if (kind === 'local') {
     const path = resolve(spec);
@@ -86,7 +86,7 @@ export async function openBuildContext(spec: string, opts: { stdin: Readable; si
       return { dir: sub === '.' ? dir : join(dir, sub), source: spec, close };
     }
     await mkdir(dir);
-    if (kind === 'stdin') await extractTarStream(opts.stdin, dir, 'from stdin', opts.signal);
+    if (kind === 'stdin') await extractTarStream(opts.stdin(), dir, 'from stdin', opts.signal);
     else if (kind === 'local') await extractTarStream(createReadStream(resolve(spec)), dir, spec, opts.signal);
     else {
       const download = join(work, 'download');

@@ -15,10 +15,11 @@ export interface DockerfileSource {
   path: string | undefined;
 }
 
-export async function readDockerfile(file: string | undefined, contextDir: string, stdin: Readable, signal?: AbortSignal): Promise<DockerfileSource> {
+/** `stdin` is called only for `-f -` (creating process.stdin costs a few ms a build rarely needs). */
+export async function readDockerfile(file: string | undefined, contextDir: string, stdin: () => Readable, signal?: AbortSignal): Promise<DockerfileSource> {
   if (file === '-') {
     const chunks: Buffer[] = [];
-    for await (const chunk of stdin) {
+    for await (const chunk of stdin()) {
       signal?.throwIfAborted();
       chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
     }

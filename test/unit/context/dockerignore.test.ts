@@ -70,11 +70,11 @@ describe('loadDockerignore', () => {
 
 describe('readDockerfile', () => {
   it('reads `-f -` from stdin and a path otherwise', async () => {
-    const fromStdin = await readDockerfile('-', '/nonexistent', Readable.from([Buffer.from('FROM scratch\n')]));
+    const fromStdin = await readDockerfile('-', '/nonexistent', () => Readable.from([Buffer.from('FROM scratch\n')]));
     expect(fromStdin).toEqual({ text: 'FROM scratch\n', name: 'Dockerfile', path: undefined });
     const dir = await makeTempDir('df');
     await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\n');
-    expect((await readDockerfile(undefined, dir, Readable.from([]))).text).toBe('FROM busybox\n');
-    await expect(readDockerfile('nope.Dockerfile', dir, Readable.from([]))).rejects.toThrow(/no such file/);
+    expect((await readDockerfile(undefined, dir, () => Readable.from([]))).text).toBe('FROM busybox\n');
+    await expect(readDockerfile('nope.Dockerfile', dir, () => Readable.from([]))).rejects.toThrow(/no such file/);
   });
 });
