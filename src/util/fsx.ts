@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { TsbuildError } from '../errors.js';
 
 /** The raw shape of native/build/fsx.node (see native/fsx.c, fsxScan.c, fsxCopy.c, fsxTar.c and fsxGzip.c). */
@@ -39,7 +39,10 @@ let loaded: FsxAddon | undefined;
 function addon(): FsxAddon {
   if (loaded) return loaded;
   try {
-    loaded = createRequire(import.meta.url)(ADDON_PATH) as FsxAddon;
+    // process.dlopen, not require: no module resolution for a file whose path is known (~1.5 ms).
+    const mod = { exports: {} };
+    process.dlopen(mod, fileURLToPath(new URL(ADDON_PATH, import.meta.url)));
+    loaded = mod.exports as FsxAddon;
     return loaded;
   } catch (err) {
     throw new TsbuildError('HELPER_MISSING', `loading native addon fsx.node: ${(err as Error).message}`, {
