@@ -1,7 +1,8 @@
 /**
  * Base images for FROM and COPY --from: from a named build context (oci-layout://), the local
- * store, or a registry. Layers are fetched into the content store (verified), then unpacked
- * once into layers/<diffID>; the same image named twice in one build is resolved once.
+ * store, or a registry. Layers are fetched into the content store (verified) and unpacked once
+ * into layers/<diffID> (fetchLayer.ts: in one pass when both are missing); the same image named
+ * twice in one build is resolved once.
  */
 import pLimit from 'p-limit';
 import { TsbuildError } from '../errors.js';
@@ -16,6 +17,7 @@ import type { RegistryClient } from '../transport/registryClient.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import type { ImageSource } from '../transport/types.js';
 import type { ProgressSink } from './progress.js';
+import { fetchLayer } from './fetchLayer.js';
 import { countingSource } from './transferProgress.js';
 import type { ImageRootfs } from './stepContext.js';
 
@@ -84,7 +86,6 @@ export class ImageResolver {
   }
 
   async #fetch(original: ImageSource, signal: AbortSignal, platform: Platform = this.#deps.platform): Promise<ImageRootfs> {
-    const { content, snapshots } = this.#deps;
     const source = countingSource(original, this.#deps.progress, 'pull');
     try {
       const resolved = await resolveImage(source, platform, signal);
@@ -93,11 +94,7 @@ export class ImageResolver {
         resolved.manifest.layers.map((descriptor, i) =>
           limit(async () => {
             const diffID = resolved.config.rootfs.diff_ids[i] as string;
-            if (!(await content.has(descriptor.digest))) {
-              this.#deps.beforeFetch?.(`fetching layer ${descriptor.digest}`);
-              await content.write(await source.getBlob(descriptor, signal), { digest: descriptor.digest, size: descriptor.size }, signal);
-            }
-            await snapshots.ensureLayer(diffID, descriptor.mediaType, async () => content.read(descriptor.digest), signal);
+            await fetchLayer(this.#deps, source, descriptor, diffID, signal);
             return { diffID, descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size } };
           }),
         ),

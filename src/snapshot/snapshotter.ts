@@ -77,16 +77,22 @@ export class Snapshotter {
     }
   }
 
-  /** Unpacks the layer unless present; verifies the unpacked bytes hash to `diffID`. */
+  /**
+   * Unpacks the layer unless present; verifies the unpacked bytes hash to `diffID`. `open` is
+   * called only when this call unpacks (not when the layer is there or another call of this
+   * process is unpacking it). `beforeInstall` is awaited after a good unpack, before the layer
+   * dir appears: a blob read while it is still being verified must pass first (fetchLayer.ts).
+   */
   ensureLayer(
     diffID: string,
     mediaType: string,
     open: () => Promise<NodeJS.ReadableStream>,
     signal?: AbortSignal,
+    beforeInstall?: () => Promise<unknown>,
   ): Promise<void> {
     const running = this.pending.get(diffID);
     if (running) return running;
-    const job = this.extract(diffID, mediaType, open, signal).finally(() => this.pending.delete(diffID));
+    const job = this.extract(diffID, mediaType, open, signal, beforeInstall).finally(() => this.pending.delete(diffID));
     this.pending.set(diffID, job);
     return job;
   }
@@ -96,6 +102,7 @@ export class Snapshotter {
     mediaType: string,
     open: () => Promise<NodeJS.ReadableStream>,
     signal?: AbortSignal,
+    beforeInstall?: () => Promise<unknown>,
   ): Promise<void> {
     if (await this.hasLayer(diffID)) return;
     this.opts.beforeUnpack?.(diffID);
@@ -118,6 +125,7 @@ export class Snapshotter {
           hint: "the image config's rootfs.diff_ids do not match its layers; the image is corrupt",
         });
       }
+      await beforeInstall?.();
       await this.install(fs, final);
     } finally {
       await rm(work, { recursive: true, force: true });
