@@ -3,9 +3,9 @@
  * source, with the result, the errors and the leftovers (none) of the two passes it replaces:
  * content.write, then ensureLayer from the stored blob.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { lstat, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
@@ -19,6 +19,7 @@ import { verifyingStream } from '../../../src/transport/digestStream.js';
 import type { ImageSource } from '../../../src/transport/types.js';
 import { busyboxLayout } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
+import { treeListing } from '../../helpers/tree.js';
 import { waitFor } from '../reliability/harness.js';
 import { sha256, tarOf } from '../reliability/hostileRegistry.js';
 
@@ -62,23 +63,6 @@ function bytesSource(bytes: Buffer, opts: { hold?: boolean; verify?: boolean } =
     },
   };
   return source;
-}
-
-/** Every entry under `dir` with its type, mode, owner, size, mtime, link target and content hash. */
-async function tree(dir: string, rel = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const name of (await readdir(join(dir, rel))).sort()) {
-    const r = `${rel}/${name}`;
-    const st = await lstat(join(dir, r));
-    const what = st.isSymbolicLink()
-      ? `-> ${await readlink(join(dir, r))}`
-      : st.isFile()
-        ? createHash('sha256').update(await readFile(join(dir, r))).digest('hex')
-        : '';
-    out.push(`${r} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${Math.floor(st.mtimeMs / 1000)} ${what}`);
-    if (st.isDirectory()) out.push(...(await tree(dir, r)));
-  }
-  return out;
 }
 
 describe('fetchLayer', () => {
@@ -151,9 +135,9 @@ describe('fetchLayer', () => {
 
     const two = await freshStore('two');
     await twoPasses(two, bytesSource(layer.bytes), layer);
-    const unpacked = await tree(one.snapshots.layerDir(layer.diffID));
+    const unpacked = await treeListing(one.snapshots.layerDir(layer.diffID));
     expect(unpacked.length).toBeGreaterThan(100);
-    expect(unpacked).toEqual(await tree(two.snapshots.layerDir(layer.diffID)));
+    expect(unpacked).toEqual(await treeListing(two.snapshots.layerDir(layer.diffID)));
   });
 
   const corrupt: Array<[string, () => Buffer]> = [

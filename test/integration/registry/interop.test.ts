@@ -10,6 +10,7 @@ import { execChecked } from '../../helpers/exec.js';
 import { busyboxLayout, startRegistry, type BusyboxLayout, type TestRegistry } from '../../helpers/registry.js';
 import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
+import { treeListing } from '../../helpers/tree.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 
 const skopeo = (...args: string[]) => execChecked('skopeo', ['--insecure-policy', ...args]);
@@ -84,6 +85,38 @@ describe('interop with skopeo through a registry', () => {
     expect(r.stdout.trim()).toBe(layout.digest);
     const images = JSON.parse((await runTsbuild(['images', '--json'], { env })).stdout) as Array<{ name: string }>;
     expect(images.map((i) => i.name)).toContain('docker.io/library/busybox:mirrored');
+  });
+
+  it('a cold build FROM the layout or the registry unpacks its base as a build from stored blobs does: same image and layer, clean store', async () => {
+    const ref = `${registry.host}/interop/cold:1`;
+    await skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:${layout.tag}`, `docker://${ref}`);
+    const ctx = await makeTempDir('tsbuild-interop-cold');
+    // The RUN's output, and so the image digest, depends on the unpacked base's names, modes, owners, sizes and dates.
+    await writeFile(join(ctx, 'Dockerfile'), 'ARG BASE\nFROM ${BASE}\nRUN ls -lnR /bin /etc | md5sum > /base.md5\n');
+    const build = async (root: string, base: string, ...extra: string[]): Promise<string> => {
+      const r = await runTsbuild(['build', '--root', root, '-q', '--source-date-epoch', '1700000000', '--build-arg', `BASE=${base}`, ...extra, ctx]);
+      expect(r.stderr).toBe('');
+      const check = await runTsbuild(['fsck', '--root', root]);
+      expect(check.stdout).toMatch(/\nconsistent\n$/);
+      expect(check.code).toBe(0);
+      return r.stdout.trim();
+    };
+    // As before: `tsbuild pull` stores the blobs and unpacks nothing, so the build unpacks the
+    // base from the store, after the blob was stored.
+    const stored = await makeTempDir('tsbuild-interop-stored');
+    expect((await runTsbuild(['pull', '--root', stored, '-q', ref])).code).toBe(0);
+    const want = await build(stored, ref);
+    const [viaRegistry, viaLayout] = [await makeTempDir('tsbuild-interop-cold-reg'), await makeTempDir('tsbuild-interop-cold-oci')];
+    expect(await build(viaRegistry, ref)).toBe(want);
+    expect(await build(viaLayout, 'base', '--build-context', `base=oci-layout://${layout.dir}:${layout.tag}`)).toBe(want);
+
+    const blob = (d: string): Promise<string> => readFile(join(layout.dir, 'blobs', 'sha256', d.slice(7)), 'utf8');
+    const config = JSON.parse(await blob((JSON.parse(await blob(layout.digest)) as { config: { digest: string } }).config.digest)) as { rootfs: { diff_ids: string[] } };
+    const base = (root: string): Promise<string[]> => treeListing(join(root, 'layers', config.rootfs.diff_ids[0]!.slice(7), 'fs'));
+    const unpacked = await base(stored);
+    expect(unpacked.length).toBeGreaterThan(100);
+    expect(await base(viaRegistry)).toEqual(unpacked);
+    expect(await base(viaLayout)).toEqual(unpacked);
   });
 
   it('skopeo copies what tsbuild pushed, to a registry and to an OCI layout and archive, digests kept', async () => {

@@ -5,7 +5,7 @@
  * and nothing is written outside the store and the build's own dirs.
  */
 import { constants } from 'node:fs';
-import { access, lstat, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { access, cp, lstat, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,17 +14,7 @@ import { unpackOciImage } from '../../helpers/runImage.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { runTsbuild } from '../../helpers/tsbuild.js';
 import { ensureTestUser, runAs } from '../../helpers/users.js';
-import { imageOf, rawHeader, sha256, startHostileRegistry, tarOf, type HostileRegistry } from './hostileRegistry.js';
-
-type BaseLayer = { desc: { digest: string; size: number; mediaType: string }; diffID: string; bytes: Buffer };
-
-async function busyboxLayers(): Promise<BaseLayer[]> {
-  const { dir, digest } = await busyboxLayout();
-  const blob = (d: string): Promise<Buffer> => readFile(join(dir, 'blobs', 'sha256', d.slice(7)));
-  const manifest = JSON.parse((await blob(digest)).toString()) as { config: { digest: string }; layers: Array<{ digest: string; size: number; mediaType: string }> };
-  const config = JSON.parse((await blob(manifest.config.digest)).toString()) as { rootfs: { diff_ids: string[] } };
-  return Promise.all(manifest.layers.map(async (desc, i) => ({ desc, diffID: config.rootfs.diff_ids[i]!, bytes: await blob(desc.digest) })));
-}
+import { busyboxLayers, imageOf, rawHeader, sha256, startHostileRegistry, tarOf, type BaseLayer, type HostileRegistry } from './hostileRegistry.js';
 
 describe('hostile inputs', () => {
   let reg: HostileRegistry;
@@ -126,6 +116,38 @@ describe('hostile inputs', () => {
       expect(r.code, name).toBe(1);
     }
     await assertContained();
+  });
+
+  it('refuses an OCI layout base whose layer blob has bytes flipped or is cut short: the digest error, no blob, no layer, nothing in tmp/', async () => {
+    const { dir } = await busyboxLayout();
+    const [{ desc, diffID, bytes }] = busybox as [BaseLayer];
+    const cases: Array<[string, Buffer, string]> = [
+      ['flipped', Buffer.from(bytes).fill(0x5a, bytes.length / 2, bytes.length / 2 + 16), `got sha256:${sha256(Buffer.from(bytes).fill(0x5a, bytes.length / 2, bytes.length / 2 + 16)).slice(7)}, expected ${desc.digest}`],
+      ['truncated', bytes.subarray(0, 600_000), `got 600000 bytes, expected ${desc.size}`],
+    ];
+    const layoutCtx = await makeTempDir('tsbuild-hostile-layout-ctx');
+    await writeFile(join(layoutCtx, 'ok.txt'), 'ok\n');
+    await writeFile(join(layoutCtx, 'Dockerfile'), 'FROM base\nCOPY ok.txt /ok.txt\n');
+    for (const [name, served, detail] of cases) {
+      const layout = join(await makeTempDir(`tsbuild-hostile-layout-${name}`), 'layout');
+      await cp(dir, layout, { recursive: true });
+      await writeFile(join(layout, 'blobs', 'sha256', desc.digest.slice(7)), served);
+      const root = await makeTempDir(`tsbuild-hostile-layout-store-${name}`);
+      const r = await runTsbuild(['build', '--root', root, '-q', '--build-context', `base=oci-layout://${layout}:latest`, layoutCtx]);
+      // Word for word what the pull said when it stored the blob before unpacking it.
+      expect(r.stderr, name).toBe(
+        `error: Dockerfile:1:1: FROM base: verifying blob ${desc.digest} of oci:${layout}:latest: ${detail}\n` +
+          '     1 | FROM base\n' +
+          'hint: the content was corrupted in transit or by the server; retry, and report it if it persists\n',
+      );
+      expect(r.code, name).toBe(1);
+      await expect(stat(join(root, 'blobs', 'sha256', desc.digest.slice(7))), name).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(stat(join(root, 'layers', diffID.slice(7))), name).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await readdir(join(root, 'tmp')), name).toEqual([]);
+      const check = await runTsbuild(['fsck', '--root', root]);
+      expect(check.stdout, name).toMatch(/\nconsistent\n$/);
+      expect(check.code, name).toBe(0);
+    }
   });
 
   it('refuses a manifest fetched by digest that hashes to something else', async () => {

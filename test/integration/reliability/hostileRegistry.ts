@@ -4,9 +4,12 @@
  * Only the read side of the distribution API a pull uses (GET/HEAD /v2/, manifests, blobs).
  */
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeTarHeader, padding, type TarHeaderFields } from '../../../src/layer/tarHeader.js';
+import { busyboxLayout } from '../../helpers/registry.js';
 
 export const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -14,6 +17,8 @@ export interface HostileImage {
   manifest: Buffer;
   /** digest → bytes actually served (may differ from what the digest names). */
   blobs: Map<string, Buffer>;
+  /** digest → how many bytes of that blob are sent before the response stalls (until stop()). */
+  stallAfter?: Map<string, number>;
 }
 
 export interface HostileRegistry {
@@ -47,10 +52,13 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
     }
     if (m && m[2] === 'blobs') {
       for (const [, img] of repoImages) {
-        const blob = img.blobs.get(decodeURIComponent(m[3]!));
+        const digest = decodeURIComponent(m[3]!);
+        const blob = img.blobs.get(digest);
         if (blob) {
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
-          res.end(req.method === 'HEAD' ? undefined : blob);
+          const stall = img.stallAfter?.get(digest);
+          if (stall !== undefined && req.method !== 'HEAD') res.write(blob.subarray(0, stall));
+          else res.end(req.method === 'HEAD' ? undefined : blob);
           return;
         }
       }
@@ -69,6 +77,17 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
         server.close(() => resolve());
       }),
   };
+}
+
+export type BaseLayer = { desc: { digest: string; size: number; mediaType: string }; diffID: string; bytes: Buffer };
+
+/** The busybox fixture's layers with their bytes, to serve as a base. */
+export async function busyboxLayers(): Promise<BaseLayer[]> {
+  const { dir, digest } = await busyboxLayout();
+  const blob = (d: string): Promise<Buffer> => readFile(join(dir, 'blobs', 'sha256', d.slice(7)));
+  const manifest = JSON.parse((await blob(digest)).toString()) as { config: { digest: string }; layers: Array<{ digest: string; size: number; mediaType: string }> };
+  const config = JSON.parse((await blob(manifest.config.digest)).toString()) as { rootfs: { diff_ids: string[] } };
+  return Promise.all(manifest.layers.map(async (desc, i) => ({ desc, diffID: config.rootfs.diff_ids[i]!, bytes: await blob(desc.digest) })));
 }
 
 export type Entry = Partial<TarHeaderFields> & { path: string; data?: string | Buffer };
@@ -111,7 +130,7 @@ export interface LayerSpec {
  */
 export function imageOf(
   layers: LayerSpec[],
-  opts: { base?: { layers: Array<{ desc: { digest: string; size: number; mediaType: string }; diffID: string; bytes: Buffer }> }; tamper?: (m: ManifestJson) => void } = {},
+  opts: { base?: { layers: BaseLayer[] }; tamper?: (m: ManifestJson) => void } = {},
 ): HostileImage {
   const blobs = new Map<string, Buffer>();
   const descs: ManifestJson['layers'] = [];
