@@ -134,7 +134,7 @@ export class OciLayoutSource implements ImageSource {
     }
     const what = `blob ${desc.digest} of ${this.reference}`;
     const verifier = verifyingStream({ digest: desc.digest, ...(desc.size >= 0 ? { size: desc.size } : {}) }, what);
-    pipeline(createReadStream(path, signal ? { signal } : {}), verifier, () => {
+    pipeline(createReadStream(path, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) }), verifier, () => {
       // Errors reach the consumer through `verifier`.
     });
     return verifier;
