@@ -10,19 +10,34 @@ import { Readable } from 'node:stream';
  * once both are destroyed the source is destroyed too. An error of the source destroys both
  * branches with that error. A branch that may be destroyed before anyone reads it needs an
  * 'error' listener, as any readable does.
+ *
+ * Smaller chunks (a socket's 16-64 KiB) are gathered into chunks of up to `highWaterMark`:
+ * each chunk costs each consumer a write or a zlib job, so fewer and bigger ones are cheaper.
  */
 export function teeStream(source: NodeJS.ReadableStream, highWaterMark = 1 << 20): [Readable, Readable] {
   const branches = [new Branch(highWaterMark, onDetach), new Branch(highWaterMark, onDetach)] as const;
   function onDetach(): void {
     if (branches.every((b) => b.destroyed)) (source as Readable).destroy?.();
   }
+  const offer = async (chunk: Buffer): Promise<boolean> => {
+    const live = branches.filter((b) => !b.destroyed);
+    await Promise.all(live.map((b) => b.offer(chunk)));
+    return live.length > 0;
+  };
   void (async () => {
     try {
+      let gathered: Buffer[] = [];
+      let size = 0;
       for await (const chunk of source as AsyncIterable<Buffer>) {
-        const live = branches.filter((b) => !b.destroyed);
-        if (live.length === 0) return;
-        await Promise.all(live.map((b) => b.offer(chunk)));
+        gathered.push(chunk);
+        size += chunk.length;
+        if (size < highWaterMark) continue;
+        const whole = gathered.length === 1 ? chunk : Buffer.concat(gathered, size);
+        gathered = [];
+        size = 0;
+        if (!(await offer(whole))) return;
       }
+      if (size > 0 && !(await offer(Buffer.concat(gathered, size)))) return;
       for (const b of branches) if (!b.destroyed) b.push(null);
     } catch (err) {
       for (const b of branches) b.destroy(err as Error);

@@ -47,6 +47,15 @@ describe('teeStream', () => {
     expect(pulled()).toBe(40);
   });
 
+  it('gathers small chunks into chunks of its highWaterMark, the rest at the end', async () => {
+    const { source } = counted(10);
+    const [a, b] = teeStream(source, 4 * CHUNK);
+    b.resume();
+    const sizes: number[] = [];
+    for await (const chunk of a) sizes.push((chunk as Buffer).length);
+    expect(sizes).toEqual([4 * CHUNK, 4 * CHUNK, 2 * CHUNK]);
+  });
+
   it('reads the source no further than the slower branch can hold', async () => {
     const { source, pulled } = counted(400);
     const [a, b] = teeStream(source, 4 * CHUNK);
