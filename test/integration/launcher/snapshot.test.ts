@@ -152,6 +152,16 @@ describe.skipIf(!isRoot)('bin/tsbuild and the start-up snapshot', () => {
     }
   });
 
+  it('started from the snapshot with anything but a build (bake, build --help), it hands over to bin/run.js', async () => {
+    for (const args of [['bake', '--help'], ['build', '--help']]) {
+      const direct = await execCommand(process.execPath, ['--snapshot-blob', BLOB, ...args], { cwd: repoRoot() });
+      const viaRunJs = await runTsbuild(args, { via: 'run.js' });
+      expect(viaRunJs.code, args.join(' ')).toBe(0);
+      expect(viaRunJs.stdout).toContain('USAGE');
+      expect({ code: direct.code, stdout: direct.stdout, stderr: direct.stderr }).toEqual({ code: viaRunJs.code, stdout: viaRunJs.stdout, stderr: viaRunJs.stderr });
+    }
+  });
+
   it('bake is not started from the snapshot', async () => {
     const compose = join(repoRoot(), 'examples', 'compose', 'compose.yaml');
     const store = await makeTempDir('tsbuild-snap-store');
