@@ -10,7 +10,7 @@
 // Like native/build.mjs it is per machine: run by `npm run build` (and so by `npm ci`).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { builtinModules, createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -24,7 +24,7 @@ mkdirSync(out, { recursive: true });
 
 // Built-in modules a snapshot cannot hold (Node 20 aborts on their native handles): each is
 // replaced by an object whose properties load the real module on first use, after start-up.
-const DEFERRED = new Set(['http', 'https', 'tls', 'http2']);
+const DEFERRED = ['http', 'https', 'tls', 'http2'];
 // Modules of dependencies that a build never calls but that come along with what it does call
 // (@oclif/core's errors index pulls in its help renderer: ejs, a TypeScript loader for ts-node
 // set-ups, spinners; fetch-blob's fallback for Nodes without web streams). Left out, each is a
@@ -36,9 +36,8 @@ const require = createRequire(import.meta.url);
 const snapshotPlugin = {
   name: 'tsbuild-snapshot',
   setup(build) {
-    build.onResolve({ filter: /^(node:)?(http|https|tls|http2)$/ }, (args) => {
+    build.onResolve({ filter: new RegExp(`^(node:)?(${DEFERRED.join('|')})$`) }, (args) => {
       const name = args.path.replace(/^node:/, '');
-      if (!DEFERRED.has(name)) return undefined;
       // The stand-in's own require of the real module is left to Node.
       if (args.namespace === 'deferred-builtin') return { path: `node:${name}`, external: true };
       return { path: name, namespace: 'deferred-builtin' };
@@ -71,7 +70,6 @@ await esbuild.build({
   keepNames: true,
   define: { 'import.meta.url': 'globalThis.__tsbuildModuleUrl' },
   plugins: [snapshotPlugin],
-  external: builtinModules.filter((m) => !DEFERRED.has(m)).flatMap((m) => [m, `node:${m}`]),
   logLevel: 'warning',
 });
 
