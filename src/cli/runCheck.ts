@@ -38,7 +38,7 @@ function plural(n: number, word: string): string {
 }
 
 /** `Dockerfile:3:1: warning: JSONArgsRecommended: ...`, then the line, as compilers print them. */
-export function formatProblem(p: LintProblem, file: string, warningsAreErrors: boolean): string {
+function formatProblem(p: LintProblem, file: string, warningsAreErrors: boolean): string {
   const where = p.range ? `${file}:${p.range.start.line}:${p.range.start.column}: ` : '';
   const level = p.level === 'warning' && warningsAreErrors ? 'error' : p.level;
   let text = `${where}${level}: ${p.rule}: ${p.message}\n`;
