@@ -16,30 +16,13 @@ import { repoRoot } from '../../helpers/tsbuild.js';
 import { makeReadableBy, runAs, type TestUser } from '../../helpers/users.js';
 import { buildIdMap, findSubidRanges, formatIdMap, parseSubidFile } from '../../../src/isolation/idmap.js';
 import { repoBinds, runInUnprivilegedContainer } from '../isolation-modes/unprivilegedContainer.js';
+import { STRACE_EXECS, execs, nodeStarts } from './execTrace.js';
 
 const isRoot = process.getuid?.() === 0;
 const LAUNCHER = join(repoRoot(), 'bin', 'tsbuild');
 const HELPER = join(repoRoot(), 'native', 'build', 'tsbuild-helper');
 const EPOCH = '1700000000';
 const DOCKERFILE = 'FROM base\nRUN echo built > /built && mkdir /d\nCOPY f /f\n';
-
-interface Exec {
-  pid: number;
-  path: string;
-}
-
-/** The execve calls that succeeded, from `strace -f -o FILE` output. */
-function execs(trace: string): Exec[] {
-  const out: Exec[] = [];
-  for (const m of trace.matchAll(/^(\d+) +execve\("([^"]*)".*\) = 0$/gm)) out.push({ pid: Number(m[1]), path: m[2] as string });
-  return out;
-}
-
-function nodeStarts(trace: string): Exec[] {
-  return execs(trace).filter((e) => basename(e.path) === 'node');
-}
-
-const STRACE = ['strace', '-f', '-qq', '-s', '4096', '-e', 'trace=execve', '-o'];
 
 /** A user made for this file with useradd, with no /etc/subuid or /etc/subgid range. */
 async function userWithoutRanges(): Promise<TestUser> {
@@ -104,7 +87,7 @@ describe.skipIf(!isRoot)('bin/tsbuild: one Node start-up per build', () => {
   /** Runs `cmd build ...` (as `user`, else root) under strace; returns the result and the trace. */
   async function traced(cmd: string[], args: string[], user?: TestUser, env: Record<string, string> = {}): Promise<{ res: ExecResult; trace: string }> {
     const traceFile = join(await makeTempDir('tsbuild-launch-trace'), 'trace');
-    const via = [...STRACE, traceFile];
+    const via = [...STRACE_EXECS, traceFile];
     const [first, ...rest] = cmd as [string, ...string[]];
     const res = user
       ? await runAs(user, first, [...rest, ...args], { via, env: { SOURCE_DATE_EPOCH: EPOCH, ...env } })

@@ -7,36 +7,28 @@
  * input as bin/run.js.
  */
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execChecked, execCommand, type ExecResult } from '../../helpers/exec.js';
 import { manifestDigest } from '../../helpers/ociLayout.js';
 import { busyboxLayout, type BusyboxLayout } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
+import { STRACE_EXECS, nodeStarts } from './execTrace.js';
 
 const isRoot = process.getuid?.() === 0;
 const EPOCH = '1700000000';
 const BLOB = join(repoRoot(), 'native', 'build', 'tsbuild.blob');
 
-/** The argv of each node exec that succeeded, from `strace -f -s 4096 -e trace=execve` output. */
-function nodeCommandLines(trace: string): string[][] {
-  const out: string[][] = [];
-  for (const m of trace.matchAll(/^\d+ +execve\("([^"]*)", \[(.*)\], .*\) = 0$/gm)) {
-    if (basename(m[1] as string) !== 'node') continue;
-    out.push([...(m[2] as string).matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1] as string));
-  }
-  return out;
-}
-
 /** Runs `launcher ARGS` under strace; the result and the node command lines it ran. */
 async function traced(launcher: string, args: string[], env: Record<string, string> = {}): Promise<{ res: ExecResult; nodes: string[][] }> {
   const traceFile = join(await makeTempDir('tsbuild-snap-trace'), 'trace');
-  const res = await execCommand('strace', ['-f', '-qq', '-s', '4096', '-e', 'trace=execve', '-o', traceFile, launcher, ...args], {
+  const [strace, ...straceArgs] = STRACE_EXECS as [string, ...string[]];
+  const res = await execCommand(strace, [...straceArgs, traceFile, launcher, ...args], {
     cwd: repoRoot(),
     env: { ...process.env, SOURCE_DATE_EPOCH: EPOCH, ...env },
   });
-  return { res, nodes: nodeCommandLines(await readFile(traceFile, 'utf8')) };
+  return { res, nodes: nodeStarts(await readFile(traceFile, 'utf8')).map((e) => e.argv) };
 }
 
 const fromSnapshot = (nodes: string[][]): boolean => nodes.length > 0 && nodes.every((argv) => argv.includes('--snapshot-blob'));
