@@ -16,6 +16,7 @@ export const MediaType = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayerTar: 'application/vnd.docker.image.rootfs.diff.tar',
   dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
   dockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
   /** Schema 1 is only named so it can be refused with a clear message. */
@@ -44,6 +45,7 @@ const layerMediaTypes: ReadonlySet<string> = new Set([
   MediaType.ociLayerNondistributableTar,
   MediaType.ociLayerNondistributableGzip,
   MediaType.ociLayerNondistributableZstd,
+  MediaType.dockerLayerTar,
   MediaType.dockerLayerGzip,
   MediaType.dockerForeignLayerGzip,
 ]);

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { TsbuildError, wrapError } from '../errors.js';
+import { isLayerMediaType, layerCompression } from '../image/mediaTypes.js';
 import type { StoreKind, XattrFlavor } from '../store/storeRoot.js';
 import { ownerWriterFor } from './ownerWriter.js';
 import { readTar } from './tarReader.js';
@@ -26,22 +27,6 @@ export interface ExtractResult {
   skipped: ExtractSkipped;
 }
 
-const GZIP_TYPES = new Set([
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-]);
-const ZSTD_TYPES = new Set([
-  'application/vnd.oci.image.layer.v1.tar+zstd',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
-]);
-const TAR_TYPES = new Set([
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  'application/vnd.docker.image.rootfs.diff.tar',
-]);
-
 /**
  * Unpacks a layer blob into `dest` (an existing, empty directory) in overlay form: `.wh.x`
  * becomes a 0/0 char device `x`, `.wh..wh..opq` the `<flavor>.overlay.opaque=y` xattr on its
@@ -55,9 +40,10 @@ export async function extractLayer(
   dest: string,
   opts: ExtractLayerOptions,
 ): Promise<ExtractResult> {
-  const gzip = GZIP_TYPES.has(mediaType);
-  const zstd = ZSTD_TYPES.has(mediaType);
-  if (!gzip && !zstd && !TAR_TYPES.has(mediaType)) {
+  const compression = layerCompression(mediaType);
+  const gzip = compression === 'gzip';
+  const zstd = compression === 'zstd';
+  if (!isLayerMediaType(mediaType)) {
     throw new TsbuildError('LAYER_INVALID', `extracting layer: unsupported media type ${mediaType}`);
   }
   const hash = createHash('sha256');

@@ -41,7 +41,7 @@ function layerMediaType(format: 'oci' | 'docker', compression: LayerCompression)
       throw new TsbuildError('USAGE', 'Docker media types have no zstd layers', { hint: 'use --format oci (oci-mediatypes=true) with compression=zstd' });
     }
     // Docker's uncompressed layer type is the same string without .gzip, rarely used; keep gzip.
-    return compression === 'none' ? 'application/vnd.docker.image.rootfs.diff.tar' : MediaType.dockerLayerGzip;
+    return compression === 'none' ? MediaType.dockerLayerTar : MediaType.dockerLayerGzip;
   }
   return compression === 'zstd' ? MediaType.ociLayerZstd : compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayerTar;
 }

@@ -77,11 +77,14 @@ describe('extractLayer', () => {
     const info = await commitLayer(upper, store, { xattrFlavor: 'user' });
     const tarFile = join(root, 'u.tar');
     await run('sh', ['-c', `gzip -dc '${store.blobPath(info.digest)}' > '${tarFile}'`]);
-    const dest = join(root, 'u-dest');
-    await mkdir(dest);
-    const result = await extractLayer(createReadStream(tarFile), TAR, dest, { xattrFlavor: 'user' });
-    expect(result.diffID).toBe(info.diffID);
-    expect((await describeTree(dest))['opq']).toContain('user.overlay.opaque=y');
+    // OCI's and Docker's names for an uncompressed layer
+    for (const [i, mediaType] of [TAR, 'application/vnd.docker.image.rootfs.diff.tar'].entries()) {
+      const dest = join(root, `u-dest-${i}`);
+      await mkdir(dest);
+      const result = await extractLayer(createReadStream(tarFile), mediaType, dest, { xattrFlavor: 'user' });
+      expect(result.diffID).toBe(info.diffID);
+      expect((await describeTree(dest))['opq']).toContain('user.overlay.opaque=y');
+    }
   });
 
   it('extracts a zstd layer (compression=zstd output, or another tool) to the same tree and diffID', async () => {
