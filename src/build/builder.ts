@@ -76,6 +76,12 @@ export interface BuildResult {
   /** Full names written to the store, e.g. docker.io/library/app:1. */
   tags: string[];
   layers: number;
+  /**
+   * Whether the same build again, with nothing changed, makes this same image: a target whose
+   * steps the cache serves keeps its `created`, or SOURCE_DATE_EPOCH fixes it. A target stage
+   * with no steps of its own gets a new `created` each build.
+   */
+  stable: boolean;
 }
 
 export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortSignal): Promise<BuildResult> {
@@ -221,7 +227,8 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
     // Re-tagging to the same manifest would rewrite images.json for nothing.
     if ((await deps.images.get(tag))?.digest !== image.manifest.descriptor.digest) await deps.images.tag(tag, { ...image.manifest.descriptor }, signal);
   }
-  return { manifest: image.manifest.descriptor, config: image.config.descriptor, tags, layers: final.layers.length };
+  const stable = req.sourceDateEpoch !== undefined || stageHasSteps(graph.target);
+  return { manifest: image.manifest.descriptor, config: image.config.descriptor, tags, layers: final.layers.length, stable };
 }
 
 async function baseOf(stage: ResolvedStage, services: BuildServices, resolver: ImageResolver, platform: Platform, signal: AbortSignal): Promise<ImageRootfs | undefined> {

@@ -16,6 +16,7 @@ import { resolveImage } from '../transport/resolveImage.js';
 import type { RegistryClient } from '../transport/registryClient.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import type { ImageSource } from '../transport/types.js';
+import type { BuildInputObserver } from './buildInputObserver.js';
 import type { ProgressSink } from './progress.js';
 import { fetchLayer } from './fetchLayer.js';
 import { countingSource } from './transferProgress.js';
@@ -39,6 +40,8 @@ export interface ImageResolverDeps {
    * refuse (a build first tried outside tsbuild's namespace leaves fetching to the one inside).
    */
   beforeFetch?: (what: string) => void;
+  /** Told each image looked up in the store by name. */
+  inputs?: Pick<BuildInputObserver, 'storeImage'>;
 }
 
 export class ImageResolver {
@@ -67,6 +70,7 @@ export class ImageResolver {
     return this.#once(`image:${name}@${formatPlatform(want)}`, async () => {
       if (!this.#deps.pull) {
         const local = await this.#deps.images.get(name);
+        this.#deps.inputs?.storeImage(name, local?.digest);
         if (local) return this.#fetch(new StoreImageSource(this.#deps.content, name, local), signal, want);
       }
       this.#deps.beforeFetch?.(`pulling ${name}`);

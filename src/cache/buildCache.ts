@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
+import type { BuildInputObserver } from '../build/buildInputObserver.js';
 import type { Instruction } from '../dockerfile/instructions.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
@@ -48,6 +49,8 @@ export interface BuildCacheOptions {
    * tsbuild's namespace serves hits only, so an abandoned try has recorded nothing).
    */
   beforeMiss?: (step: string) => void;
+  /** Told each context read a step's key was made from. */
+  inputs?: Pick<BuildInputObserver, 'contextRead'>;
 }
 
 export interface StepRequest<S extends CacheableState> {
@@ -97,7 +100,14 @@ export class BuildCache {
   async run<S extends CacheableState>(req: StepRequest<S>, execute: () => Promise<S>): Promise<StepOutcome<S>> {
     const { state, signal, instr } = req;
     const parent = this.#digests.get(state) ?? stateDigest(state);
-    const view: InputView = { ...req.view, hashContext: (sources, s) => this.#hasher.hash(this.#opts.contextDir, sources, s, this.#opts.contextFilter) };
+    const view: InputView = {
+      ...req.view,
+      hashContext: async (sources, s) => {
+        const digests = await this.#hasher.hash(this.#opts.contextDir, sources, s, this.#opts.contextFilter);
+        this.#opts.inputs?.contextRead(sources, digests);
+        return digests;
+      },
+    };
     const inputs = await stepInputs(instr, view, signal);
     const key = cacheKey(parent, inputs, this.#opts.platform, this.#opts.sourceDateEpoch);
     const positionId = digestOf({ scope: this.#opts.scope, stage: req.stage.label, position: req.position });

@@ -34,6 +34,14 @@ function leasesDir(root: string): string {
   return join(root, 'cache', 'leases');
 }
 
+/**
+ * Where unchanged rebuilds find their build records (cli/buildMemo.ts): shortcuts only, so a
+ * prune removes them all with the entries they name.
+ */
+export function buildRecordsDir(root: string): string {
+  return join(root, 'cache', 'memo');
+}
+
 /** Runs a build while holding a lease that keeps `cache prune` away. */
 export async function withBuildLease<T>(root: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const lease = join(leasesDir(root), `${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -109,7 +117,9 @@ export async function pruneCache(store: CacheStore, opts: PruneOptions = {}): Pr
         }
         await sleep(200, undefined, opts.signal ? { signal: opts.signal } : {});
       }
-      return collect(store, opts);
+      const result = await collect(store, opts);
+      await rm(buildRecordsDir(store.root), { recursive: true, force: true });
+      return result;
     },
     { timeoutMs: (opts.waitMs ?? 60_000) + 10_000, ...(opts.signal ? { signal: opts.signal } : {}) },
   );

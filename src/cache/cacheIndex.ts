@@ -53,17 +53,17 @@ export class CacheIndex {
   }
 
   async get(key: string): Promise<CacheEntry | undefined> {
-    const entry = await readJson<CacheEntry>(this.#keyPath(key));
+    const entry = await readJson<CacheEntry>(this.keyPath(key));
     return entry?.version === 1 && entry.key === key && Array.isArray(entry.configPatch) ? entry : undefined;
   }
 
   async put(entry: CacheEntry, signal?: AbortSignal): Promise<void> {
     await mkdir(this.keysDir, { recursive: true });
-    await writeFileAtomic(this.#keyPath(entry.key), JSON.stringify(entry), signal);
+    await writeFileAtomic(this.keyPath(entry.key), JSON.stringify(entry), signal);
   }
 
   async remove(key: string): Promise<void> {
-    await rm(this.#keyPath(key), { force: true });
+    await rm(this.keyPath(key), { force: true });
   }
 
   async list(): Promise<CacheEntry[]> {
@@ -91,7 +91,8 @@ export class CacheIndex {
     await rm(join(this.#dir, 'positions'), { recursive: true, force: true });
   }
 
-  #keyPath(key: string): string {
+  /** The file of the entry for `key`. */
+  keyPath(key: string): string {
     return join(this.keysDir, `${digestHex(key)}.json`);
   }
 }

@@ -8,7 +8,7 @@ import { parseAnnotationFlags } from '../build/buildAnnotations.js';
 import type { CacheSpec } from '../cache/remoteCache.js';
 import { HeldProgress, teeProgress, type ProgressSink } from '../build/progress.js';
 import { countingSource } from '../build/transferProgress.js';
-import { loadConfig } from '../config/loadConfig.js';
+import { configPath, loadConfig } from '../config/loadConfig.js';
 import { TsbuildError } from '../errors.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { inNamespace, needsNamespace, reexecInNamespace } from '../isolation/enterNamespace.js';
@@ -18,6 +18,7 @@ import { defaultStoreRoot } from '../store/storeRoot.js';
 import type { BuildArgs, BuildFlags } from './buildFlags.js';
 import { registryHostsOf } from './registryHostsOf.js';
 import { BuildReporter } from './buildReporter.js';
+import { BuildMemoRecorder, memoEligible, type MemoIdentity } from './buildMemo.js';
 import { canTryOutsideNamespace } from './canTryOutsideNamespace.js';
 import { openRunSandbox, type RunSandbox } from './runSandboxFlags.js';
 import { readDockerfile } from '../context/readDockerfile.js';
@@ -31,8 +32,13 @@ import { withSignals } from './signals.js';
 import { lazy } from '../util/lazy.js';
 import { ociLayoutPaths, openOciLayoutContext, runBuild } from './runBuild.js';
 
+export interface BuildFromFlagsOptions {
+  /** The invocation, when a build that the cache serves whole may leave its record (cli/buildMemo.ts). */
+  memo?: MemoIdentity;
+}
+
 /** Runs a build from parsed flags and args; sets process.exitCode, throws expected failures as TsbuildError. */
-export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promise<void> {
+export async function buildFromFlags(flags: BuildFlags, args: BuildArgs, opts: BuildFromFlagsOptions = {}): Promise<void> {
   if (flags.check) {
     // Checking needs no namespace and no store.
     const { runCheck } = await import('./runCheck.js');
@@ -42,6 +48,9 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
     );
     return;
   }
+  // What the build reads is noted for its record before it is read (cli/buildMemo.ts).
+  const memo = opts.memo ? new BuildMemoRecorder(opts.memo) : undefined;
+  memo?.noteFile(configPath(process.env));
   const config = await loadConfig(process.env);
   const isolation = await pickIsolation(isolationRequest(flags.isolation, config.isolation));
   const contextSpec = flags.context ?? args.context;
@@ -73,9 +82,11 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
   const labels = parseKeyValues(flags.label, '--label', false);
   const annotations = parseAnnotationFlags(flags.annotation);
   const namedContexts = parseKeyValues(flags['build-context'], '--build-context', false);
+  for (const dir of ociLayoutPaths(namedContexts.values())) for (const name of ['oci-layout', 'index.json']) memo?.noteFile(join(dir, name));
   const sourceDateEpoch = flags['source-date-epoch'] ?? envEpoch();
   const mode = resolveProgressMode({ flag: flags.progress, quiet: flags.quiet, env: process.env, config: config.progress, isTTY: process.stderr.isTTY === true });
-  const reporter = new BuildReporter(mode, createProgressDisplay(mode, process.stderr, process.env), process.stderr);
+  if (dockerfile.path !== undefined) memo?.noteText(dockerfile.path, dockerfile.text);
+  const reporter = new BuildReporter(mode, createProgressDisplay(mode, process.stderr, process.env), process.stderr, memo);
   // A try outside the namespace shows its events only once it is kept (never twice).
   const held = outside ? new HeldProgress() : undefined;
   const progress = held ?? reporter.progress;
@@ -138,6 +149,7 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
         {
           store, registry: registry.get, progress: buildProgress, signal, isolation: isolation.mode, chownTrap: isolation.chownTrap === true, keep: keptInputs(namedContexts, cacheFromSpec),
           outsideNamespace: held !== undefined,
+          ...(memo ? { inputs: memo } : {}),
         },
       ).catch((err: unknown) => {
         if (held && needsNamespace(err)) {
@@ -175,8 +187,14 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs): Promis
         reporter.info(`pushed ${ref}`);
       }
       for (const tag of result.tags) reporter.info(`naming to ${tag}`);
-      await reporter.finish(result, store, signal);
+      await reporter.finish(result, { content: store.content, layerDir: (diffID) => store.snapshots.layerDir(diffID) }, signal);
       process.stdout.write(`${result.config.digest}\n`);
+      if (memo && dockerfile.path !== undefined && registry.made() === undefined && memoEligible(flags, contextSpec, contextDir)) {
+        await memo.save({
+          storeRoot: store.root, mode, contextDir, dockerfilePath: dockerfile.path, result, stdout: `${result.config.digest}\n`,
+          cacheEntries: cache.usedEntries('max').map((entry) => ({ path: cache.index.keyPath(entry.key), entry })),
+        });
+      }
       return false;
     });
   } finally {

@@ -3,7 +3,7 @@
  * the closing lines (summary for people, a `result` event for `--progress json`, nothing for quiet).
  */
 import { teeProgress, type ProgressSink } from '../build/progress.js';
-import type { Store } from '../snapshot/openStore.js';
+import type { ContentStore } from '../store/contentStore.js';
 import type { ImageConfig, ImageManifest } from '../image/types.js';
 import { BuildRecorder, formatSummary, summarizeBuild } from './buildSummary.js';
 import { JsonProgress } from './jsonProgress.js';
@@ -15,6 +15,12 @@ export interface FinishedBuild {
   tags: string[];
 }
 
+/** What the summary reads from the store: the image's manifest and config, a built layer's files. */
+export interface SummaryStore {
+  content: Pick<ContentStore, 'readBytes'>;
+  layerDir(diffID: string): string;
+}
+
 export class BuildReporter {
   readonly mode: ProgressMode;
   readonly progress: ProgressSink;
@@ -22,11 +28,12 @@ export class BuildReporter {
   readonly #recorder = new BuildRecorder();
   readonly #err: NodeJS.WritableStream;
 
-  constructor(mode: ProgressMode, display: ProgressDisplay, err: NodeJS.WritableStream) {
+  /** `also`: one more sink for every event (the build record's recorder, cli/buildMemo.ts). */
+  constructor(mode: ProgressMode, display: ProgressDisplay, err: NodeJS.WritableStream, also?: ProgressSink) {
     this.mode = mode;
     this.#display = display;
     this.#err = err;
-    this.progress = teeProgress(display, this.#recorder);
+    this.progress = also ? teeProgress(display, this.#recorder, also) : teeProgress(display, this.#recorder);
   }
 
   /** A line for people (exported to ..., naming to ...); an `info` event in json mode. */
@@ -35,7 +42,7 @@ export class BuildReporter {
   }
 
   /** Closes the display, then prints the summary (tty, plain) or the result event (json). */
-  async finish(result: FinishedBuild, store: Store, signal?: AbortSignal): Promise<void> {
+  async finish(result: FinishedBuild, store: SummaryStore, signal?: AbortSignal): Promise<void> {
     this.#display.close();
     if (this.mode === 'quiet') return;
     const manifest = JSON.parse((await store.content.readBytes(result.manifest.digest, signal)).toString('utf8')) as ImageManifest;
@@ -47,7 +54,7 @@ export class BuildReporter {
       config,
       configDigest: result.config.digest,
       tags: result.tags,
-      layerDir: (diffID) => store.snapshots.layerDir(diffID),
+      layerDir: (diffID) => store.layerDir(diffID),
       ...(signal ? { signal } : {}),
     });
     if (this.mode === 'json') {

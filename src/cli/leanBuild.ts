@@ -6,12 +6,12 @@
  */
 import * as Parser from '@oclif/core/parser';
 import { BUILD_ARGS, BUILD_FLAGS } from './buildFlags.js';
-import { buildFromFlags } from './buildFromFlags.js';
+import { buildFromFlags, type BuildFromFlagsOptions } from './buildFromFlags.js';
 import { normalizeBooleanFlags } from './flagSuggest.js';
 
 /** Parses a build's argv (after `build`) and runs the build; parse errors throw oclif's CLIError. */
-export async function leanBuild(argv: readonly string[]): Promise<void> {
+export async function leanBuild(argv: readonly string[], opts: BuildFromFlagsOptions = {}): Promise<void> {
   const { args, flags } = await Parser.parse(normalizeBooleanFlags(argv, BUILD_FLAGS), { flags: BUILD_FLAGS, args: BUILD_ARGS, strict: true });
-  await buildFromFlags(flags, args);
+  await buildFromFlags(flags, args, opts);
 }
 

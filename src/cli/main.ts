@@ -9,6 +9,7 @@ import * as Errors from '@oclif/core/errors';
 import { BUILD_FLAGS } from './buildFlags.js';
 import { normalizeBooleanFlags, suggestFlag, type FlagTable } from './flagSuggest.js';
 import { formatError } from './formatError.js';
+import type { MemoIdentity } from './buildMemo.js';
 
 /** Every command's id (commands.ts is the table; a unit test keeps the two equal), known here without loading any command. */
 export const COMMAND_IDS = ['bake', 'build', 'cache', 'completion', 'fsck', 'images', 'info', 'inspect', 'lint', 'login', 'logout', 'pull', 'push', 'rmi', 'tag'] as const;
@@ -22,12 +23,13 @@ export function withDefaultCommand(argv: readonly string[]): string[] {
   return ['build', ...argv];
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** `opts.memo`: the invocation, when a build may leave its record (the start-up snapshot's builds). */
+export async function main(argv: string[], opts: { memo?: MemoIdentity } = {}): Promise<void> {
   const full = withDefaultCommand(argv);
   try {
     if (full[0] === 'build' && !wantsHelp(full)) {
       const { leanBuild } = await import('./leanBuild.js');
-      await leanBuild(full.slice(1));
+      await leanBuild(full.slice(1), opts);
       return;
     }
     // oclif asks os.userInfo() for the shell when $SHELL is unset, which throws where /etc/passwd

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { build, type BuildRequest, type BuildResult } from '../build/builder.js';
 import type { BuildServices } from '../build/stepContext.js';
+import type { BuildInputObserver } from '../build/buildInputObserver.js';
 import { ImageResolver } from '../build/imageResolver.js';
 import type { ProgressSink } from '../build/progress.js';
 import { BuildCache } from '../cache/buildCache.js';
@@ -49,6 +50,8 @@ export interface BuildEnv {
    * needsNamespace) before it prints or records anything, and the caller re-runs inside.
    */
   outsideNamespace?: boolean;
+  /** Told what the result is made from (the build record, cli/buildMemo.ts). */
+  inputs?: BuildInputObserver;
 }
 
 export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: BuildResult; cache: BuildCache }> {
@@ -67,6 +70,7 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
     pull: job.pull,
     progress,
     ...(outside ? { beforeFetch: namespaceNeeded } : {}),
+    ...(env.inputs ? { inputs: env.inputs } : {}),
   });
   const cache = new BuildCache({
     ...(job.remoteCache ? { remote: job.remoteCache } : {}),
@@ -81,6 +85,7 @@ export async function runBuild(job: BuildJob, env: BuildEnv): Promise<{ result: 
     noCacheStages: job.noCacheStages,
     ...(ignore.filter ? { contextFilter: ignore.filter } : {}),
     ...(outside ? { beforeMiss: (step: string) => namespaceNeeded(`running ${step}`) } : {}),
+    ...(env.inputs ? { inputs: env.inputs } : {}),
   });
   const { openContext: _open, pull: _pull, noCache: _nc, noCacheStages: _ncs, remoteCache: _rc, ...request } = job;
   const runner = await runnerFor(env, job);

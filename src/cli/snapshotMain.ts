@@ -11,6 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startupSnapshot } from 'node:v8';
+import { statSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import { answerFromMemo, type MemoIdentity } from './buildMemo.js';
 import { main, wantsHelp, withDefaultCommand } from './main.js';
 // What a build loads with `await import()` is evaluated now, into the snapshot.
 import './leanBuild.js';
@@ -40,6 +43,22 @@ function packageRoot(): string {
   return resolve(dirname(blob), '..', '..');
 }
 
+/** This invocation's identity for the build record; undefined if the blob cannot be stat'ed. */
+function memoIdentity(argv: readonly string[]): MemoIdentity | undefined {
+  const i = process.execArgv.indexOf('--snapshot-blob');
+  const blob = resolve(process.execArgv[i + 1] ?? '');
+  const st = statSync(blob, { bigint: true, throwIfNoEntry: false });
+  if (!st) return undefined;
+  return {
+    code: `${blob}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`,
+    argv,
+    cwd: process.cwd(),
+    env: process.env,
+    uid: process.getuid?.() ?? -1,
+    ttys: [0, 1, 2].map((fd) => (isatty(fd) ? 't' : '-')).join(''),
+  };
+}
+
 startupSnapshot.setDeserializeMainFunction(() => {
   const root = packageRoot();
   globalThis.__tsbuildModuleUrl = pathToFileURL(join(root, 'dist', 'snapshot', 'main.js')).href;
@@ -52,9 +71,13 @@ startupSnapshot.setDeserializeMainFunction(() => {
     // synchronous here (Linux pipes, files, terminals): exiting at once spares Node's heap
     // teardown (~15 ms). A failed one may still be cleaning up after aborted stages: it ends
     // when that is done.
-    void main(argv).then(() => {
+    // An unchanged rebuild is answered from its record (cli/buildMemo.ts) before anything else.
+    const memo = memoIdentity(full.slice(1));
+    void (async () => {
+      if (memo && (await answerFromMemo(memo, { stdout: process.stdout, stderr: process.stderr }))) process.exit(0);
+      await main(argv, memo ? { memo } : {});
       if (!process.exitCode) process.exit(0);
-    });
+    })();
     return;
   }
   const r = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit' });
