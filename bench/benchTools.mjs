@@ -5,28 +5,30 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** Runs argv under /usr/bin/time; wall time from our clock, peak RSS (largest process) from time's %M. */
+/** Runs argv under /usr/bin/time; wall time from our clock, peak RSS (largest process) from time's %M, and the end of its stdout. */
 export async function measure(argv, { cwd, env, timeFile, user, signal } = {}) {
   signal?.throwIfAborted();
   const full = ['/usr/bin/time', '-f', '%M', '-o', timeFile, ...(user ? ['runuser', '-u', user, '--'] : []), ...argv];
   const started = process.hrtime.bigint();
-  const { code, stderr } = await new Promise((resolve, reject) => {
+  const { code, stderr, stdout } = await new Promise((resolve, reject) => {
     // Its own process group: an abort sends SIGINT to the tool itself (GNU time ignores SIGINT),
     // the tool cleans up after it, then main's finally wipes the stores.
-    const child = spawn(full[0], full.slice(1), { cwd, env: env ?? process.env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const child = spawn(full[0], full.slice(1), { cwd, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const onAbort = () => { try { process.kill(-child.pid, 'SIGINT'); } catch { /* already gone */ } };
     signal?.addEventListener('abort', onAbort, { once: true });
     child.on('close', () => signal?.removeEventListener('abort', onAbort));
     let err = '';
+    let out = '';
     child.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
+    child.stdout.on('data', (d) => { out = (out + d).slice(-4000); });
     child.on('error', reject);
-    child.on('close', (c) => resolve({ code: c, stderr: err }));
+    child.on('close', (c) => resolve({ code: c, stderr: err, stdout: out }));
   });
   signal?.throwIfAborted();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const rssKiB = Number((await readFile(timeFile, 'utf8').catch(() => '')).trim().split('\n').pop());
   if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}:\n${stderr.trim()}`);
-  return { seconds, rssMiB: Number.isFinite(rssKiB) ? rssKiB / 1024 : NaN };
+  return { seconds, rssMiB: Number.isFinite(rssKiB) ? rssKiB / 1024 : NaN, stdout };
 }
 
 export function tsbuildTool(repo, work, registry) {

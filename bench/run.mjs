@@ -220,7 +220,10 @@ async function measureFloor(c, paths, work, timeFile, signal) {
     commits.push(m);
     await rm(store, { recursive: true, force: true });
   }
-  out.figures['tsbuild layer commit'] = median(commits.map((m) => m.seconds));
+  // The commit as commit-layer.mjs times it around commitLayer(); the whole process (Node's
+  // start-up and module loading too) is shown beside it.
+  out.figures['tsbuild layer commit'] = median(commits.map((m) => JSON.parse(m.stdout).seconds));
+  out.commitProcessSeconds = median(commits.map((m) => m.seconds));
   out.commitRssMiB = median(commits.map((m) => m.rssMiB));
   console.error(`${c.name} floor: ${Object.entries(out.figures).map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
   return out;
@@ -246,11 +249,11 @@ function renderReport({ machine, results, floors, skipped, failures }) {
   if (floors.length) {
     const names = Object.keys(floors[0].figures);
     lines.push('');
-    lines.push(`| floor on the same context (s) | ${names.map((n) => n.replaceAll('|', '\\|')).join(' | ')} | commit ÷ gzip -1 floor (target ≤ 1.5) | commit peak RSS MiB |`);
-    lines.push(`|---|${names.map(() => '---:').join('|')}|---:|---:|`);
+    lines.push(`| floor on the same context (s) | ${names.map((n) => n.replaceAll('|', '\\|')).join(' | ')} | commit ÷ gzip -1 floor (target ≤ 1.5) | commit process, Node start-up included (s) | commit peak RSS MiB |`);
+    lines.push(`|---|${names.map(() => '---:').join('|')}|---:|---:|---:|`);
     for (const f of floors) {
       const ratio = f.figures['tsbuild layer commit'] / f.figures['tar | gzip -1 | sha256sum'];
-      lines.push(`| ${f.case} | ${names.map((n) => fmt(f.figures[n])).join(' | ')} | ${fmt(ratio)} ${ratio <= 1.5 ? 'met' : '**not met**'} | ${fmt(f.commitRssMiB, 0)} |`);
+      lines.push(`| ${f.case} | ${names.map((n) => fmt(f.figures[n])).join(' | ')} | ${fmt(ratio)} ${ratio <= 1.5 ? 'met' : '**not met**'} | ${fmt(f.commitProcessSeconds)} | ${fmt(f.commitRssMiB, 0)} |`);
     }
   }
   if (failures.length) lines.push('', 'Failed runs (left out of the medians):', ...failures.map((f) => `- ${f}`));
