@@ -239,7 +239,7 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
 }
 
 /** Keeps the newest MAX_RECORDS records in `dir`. */
-function dropOldRecords(dir: string): void {
+export function dropOldRecords(dir: string): void {
   const names = readdirSync(dir).filter((n) => n.endsWith('.json'));
   if (names.length <= MAX_RECORDS) return;
   const aged = names.map((n) => ({ path: join(dir, n), mtime: statSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? 0 }));
