@@ -16,7 +16,7 @@ import { resolveImage } from '../transport/resolveImage.js';
 import type { RegistryClient } from '../transport/registryClient.js';
 import { StoreImageSource } from '../transport/storeSource.js';
 import type { ImageSource } from '../transport/types.js';
-import type { BuildInputObserver } from './buildInputObserver.js';
+import type { BuildInputObserver } from '../cache/buildInputObserver.js';
 import type { ProgressSink } from './progress.js';
 import { fetchLayer } from './fetchLayer.js';
 import { countingSource } from './transferProgress.js';

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import type { BuildInputObserver } from '../build/buildInputObserver.js';
+import type { BuildInputObserver } from './buildInputObserver.js';
 import type { Instruction } from '../dockerfile/instructions.js';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { build, type BuildRequest, type BuildResult } from '../build/builder.js';
 import type { BuildServices } from '../build/stepContext.js';
-import type { BuildInputObserver } from '../build/buildInputObserver.js';
+import type { BuildInputObserver } from '../cache/buildInputObserver.js';
 import { ImageResolver } from '../build/imageResolver.js';
 import type { ProgressSink } from '../build/progress.js';
 import { BuildCache } from '../cache/buildCache.js';
