@@ -11,9 +11,9 @@
  * target (symlinks), never its times or owner: COPY sets the owner itself (root or --chown), and
  * a fresh checkout of the same commit must hit.
  */
-import { constants, createReadStream } from 'node:fs';
+import { constants, createReadStream, readFileSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import { lstat, mkdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, mkdir, readlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, posix } from 'node:path';
 import pLimit from 'p-limit';
@@ -176,18 +176,21 @@ export class ContextHasher {
     return digest;
   }
 
+  /** Read once, in one synchronous call: it is small, and every rebuild's first hash waits for it. */
   #load(): Promise<StatCacheFile> {
-    this.#loaded ??= readFile(this.#path, 'utf8').then(
-      (text) => {
-        const parsed = JSON.parse(text) as StatCacheFile;
-        if (parsed.version !== 1 || typeof parsed.entries !== 'object') throw new Error('unexpected shape');
-        return parsed;
-      },
-      // No cache yet, or a damaged one: start empty (it is only ever a shortcut).
-      () => ({ version: 1 as const, writtenAtNs: '0', entries: {} }),
-    ).catch(() => ({ version: 1 as const, writtenAtNs: '0', entries: {} }));
+    this.#loaded ??= Promise.resolve(readStatCache(this.#path));
     return this.#loaded;
   }
+}
+
+function readStatCache(path: string): StatCacheFile {
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as StatCacheFile;
+    if (parsed.version === 1 && typeof parsed.entries === 'object' && parsed.entries !== null) return parsed;
+  } catch {
+    // No cache yet, or a damaged one: start empty (it is only ever a shortcut).
+  }
+  return { version: 1, writtenAtNs: '0', entries: {} };
 }
 
 function fileEntryDigest(mode: number, content: Buffer): string {

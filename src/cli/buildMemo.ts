@@ -306,8 +306,8 @@ async function inputsUnchanged(record: BuildMemoRecord, storeRoot: string): Prom
   for (const [file, digest] of Object.entries(record.files)) if (contentDigest(file) !== digest) return false;
   const content = new ContentStore(storeRoot);
   for (const digest of record.blobs) if (!statSync(content.blobPath(digest), { throwIfNoEntry: false })?.isFile()) return false;
-  const images = new ImageStore(storeRoot);
-  for (const [name, digest] of Object.entries(record.images)) if (((await images.get(name))?.digest ?? null) !== digest) return false;
+  const tagged = new Map((await new ImageStore(storeRoot).list()).map((t) => [t.name, t.descriptor.digest]));
+  for (const [name, digest] of Object.entries(record.images)) if ((tagged.get(name) ?? null) !== digest) return false;
   if (record.contextReads.length === 0) return true;
   const ignore = await loadDockerignore(record.contextDir, record.dockerfilePath);
   const hasher = new ContextHasher(statCachePath(storeRoot));
