@@ -11,6 +11,7 @@ import { readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execChecked, execCommand, type ExecResult } from '../../helpers/exec.js';
+import { ensureTestUser, makeReadableBy, runAs } from '../../helpers/users.js';
 import { busyboxLayout, type BusyboxLayout } from '../../helpers/registry.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 import { repoRoot, runTsbuild } from '../../helpers/tsbuild.js';
@@ -22,13 +23,15 @@ interface Run extends ExecResult {
   built: boolean;
 }
 
-/** bin/tsbuild ARGS under strace, watching which files it creates. */
-async function tsbuild(args: string[], env: Record<string, string> = {}): Promise<Run> {
+const STRACE_OPENS = ['strace', '-f', '-qq', '-e', 'trace=openat', '-o'];
+
+/** bin/tsbuild ARGS under strace, watching which files it creates; as `user` when given. */
+async function tsbuild(args: string[], env: Record<string, string> = {}, user?: Awaited<ReturnType<typeof ensureTestUser>>): Promise<Run> {
   const trace = join(await makeTempDir('tsbuild-memo-trace'), 'trace');
-  const res = await execCommand('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', trace, join(repoRoot(), 'bin', 'tsbuild'), ...args], {
-    cwd: repoRoot(),
-    env: { ...process.env, ...env },
-  });
+  const launcher = join(repoRoot(), 'bin', 'tsbuild');
+  const res = user
+    ? await runAs(user, launcher, args, { env, via: [...STRACE_OPENS, trace] })
+    : await execCommand(STRACE_OPENS[0] as string, [...STRACE_OPENS.slice(1), trace, launcher, ...args], { cwd: repoRoot(), env: { ...process.env, ...env } });
   const opened = await readFile(trace, 'utf8');
   return { ...res, built: /\/cache\/leases\/[^"]*", O_WRONLY\|O_CREAT/.test(opened) };
 }
@@ -85,6 +88,27 @@ describe.skipIf(!isRoot)('the build record answers an unchanged rebuild', () => 
     const quietAgain = await tsbuild(p.args('-q'));
     expect([quiet.built, quietAgain.built]).toEqual([true, false]);
     expect([quiet.stdout, quietAgain.stdout, quietAgain.stderr]).toEqual([cold.stdout, cold.stdout, '']);
+  }, 120_000);
+
+  it('answers a rootless user\'s rebuild too (bin/tsbuild in the user\'s own namespace)', async () => {
+    const user = await ensureTestUser();
+    await makeReadableBy(repoRoot());
+    await makeReadableBy(process.execPath);
+    const p = await project(APP);
+    await execChecked('chmod', ['-R', 'a+rX', p.ctx]);
+    await execChecked('chown', ['-R', `${user.uid}:${user.gid}`, p.store]);
+    await makeReadableBy(p.store);
+    const cold = await tsbuild(p.args(), {}, user);
+    expect(cold.code, cold.stderr).toBe(0);
+    expect(cold.stderr).toMatch(/isolation: rootless/);
+    const answered = await tsbuild(p.args(), {}, user);
+    expect(answered.code, answered.stderr).toBe(0);
+    expect([cold.built, answered.built]).toEqual([true, false]);
+    expect(answered.stdout).toBe(cold.stdout);
+    await writeFile(join(p.ctx, 'f'), 'changed\n');
+    const changed = await tsbuild(p.args(), {}, user);
+    expect(changed.built).toBe(true);
+    expect(changed.stdout).not.toBe(cold.stdout);
   }, 120_000);
 
   it('builds again when a context file changes, a file is added or .dockerignore hides one', async () => {
