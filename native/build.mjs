@@ -1,6 +1,6 @@
 // Builds the native pieces with the machine's C compiler: the namespace helper (an executable)
 // and fsx.node (a tiny N-API addon for xattrs and mknod, which Node's fs lacks, and batched
-// directory reads and copies for many small files, and gzip members by libdeflate).
+// directory reads and copies for many small files, gzip members by libdeflate, and mounts).
 // Run by `npm ci` through the `prepare` script; no node-gyp, no downloads. Needs the C library
 // headers and libdeflate's (Debian: libc6-dev, libdeflate-dev).
 import { execFileSync } from 'node:child_process';
@@ -49,5 +49,5 @@ function compile(args) {
 
 requireHeader('libdeflate.h', 'libdeflate-dev');
 compile([...cflags, join(here, 'tsbuild-helper.c'), '-o', join(out, 'tsbuild-helper')]);
-const addonSources = ['fsx.c', 'fsxScan.c', 'fsxCopy.c', 'fsxTar.c', 'fsxGzip.c'].map((f) => join(here, f));
+const addonSources = ['fsx.c', 'fsxScan.c', 'fsxCopy.c', 'fsxTar.c', 'fsxGzip.c', 'fsxMount.c'].map((f) => join(here, f));
 compile([...cflags, '-shared', '-fPIC', `-I${findNodeHeaders()}`, ...addonSources, '-ldeflate', '-o', join(out, 'fsx.node')]);

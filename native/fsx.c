@@ -599,5 +599,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   fsx_register_copy(env, exports);
   fsx_register_tar(env, exports);
   fsx_register_gzip(env, exports);
+  fsx_register_mount(env, exports);
   return exports;
 }

@@ -67,5 +67,7 @@ void fsx_register_copy(napi_env env, napi_value exports);
 void fsx_register_tar(napi_env env, napi_value exports);
 /** Adds gzipMember (fsxGzip.c). */
 void fsx_register_gzip(napi_env env, napi_value exports);
+/** Adds mountOverlay and unmount (fsxMount.c). */
+void fsx_register_mount(napi_env env, napi_value exports);
 
 #endif

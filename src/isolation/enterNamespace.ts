@@ -4,6 +4,7 @@ import { TsbuildError } from '../errors.js';
 import { locateHelper } from './helperPath.js';
 import { buildIdMap, type IdMapEntry } from './idmap.js';
 import { probeIsolation, type IsolationProbe } from './probe.js';
+import { mountOverlayHere, unmountHere, type OverlaySpec } from '../util/fsx.js';
 
 const NAMESPACE_ENV = 'TSBUILD_IN_NAMESPACE';
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -104,41 +105,14 @@ export interface MountOverlayOptions {
   workdir?: string;
   userxattr: boolean;
   readonly?: boolean;
-  helperPath?: string;
 }
 
 /**
- * Runs one of the helper's small modes; they act on the CURRENT mount namespace, which is
- * tsbuild's private one once `reexecInNamespace` has run.
+ * Mounts an overlay (or a read-only bind for a single lower) of `lowerdirs` at `target`, in this
+ * process's mount namespace: tsbuild's own once the launcher or `reexecInNamespace` entered it.
+ * Done by fsx.node with the helper's code (native/overlay.h), not by a helper process: a spawn
+ * from the build's Node process costs more than the mount.
  */
-async function runHelperMode(args: string[], doing: string, helperPath: string | undefined, signal?: AbortSignal): Promise<void> {
-  const helper = await locateHelper(helperPath);
-  const stderr: Buffer[] = [];
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(helper, args, { stdio: ['ignore', 'ignore', 'pipe'], env: {}, ...(signal ? { signal } : {}) });
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.name === 'AbortError') {
-        reject(new TsbuildError('ABORTED', `${doing}: aborted`, { cause: err }));
-      } else {
-        reject(new TsbuildError('HELPER_MISSING', `${doing}: starting ${helper}: ${err.message}`, {
-          hint: 'run npm ci (it builds native/ with cc)',
-          cause: err,
-        }));
-      }
-    });
-    child.on('close', (exitCode) => resolve(exitCode));
-  });
-  if (code === 0) return;
-  const detail = Buffer.concat(stderr).toString('utf8').trim().replace(/^tsbuild-helper: /, '') || `helper exited with ${code}`;
-  throw new TsbuildError('ISOLATION_SETUP', `${doing}: ${detail}`, {
-    hint: inNamespace()
-      ? 'the overlay dirs must exist on one filesystem that supports overlayfs (userxattr needs Linux >= 5.11)'
-      : "mounts need tsbuild's namespace: run through `tsbuild build`, which enters it first",
-  });
-}
-
-/** Mounts an overlay (or a read-only bind for a single lower) of `lowerdirs` at `target`. */
 export async function mountOverlay(opts: MountOverlayOptions, target: string, signal?: AbortSignal): Promise<void> {
   if (opts.lowerdirs.length === 0) {
     throw new TsbuildError('INTERNAL', `mounting overlay on ${target}: no lowerdir (pass an empty directory instead)`);
@@ -146,16 +120,33 @@ export async function mountOverlay(opts: MountOverlayOptions, target: string, si
   if ((opts.upperdir === undefined) !== (opts.workdir === undefined)) {
     throw new TsbuildError('INTERNAL', `mounting overlay on ${target}: upperdir and workdir go together`);
   }
-  const args = ['mount-overlay'];
-  if (opts.readonly) args.push('--readonly');
-  if (opts.userxattr) args.push('--userxattr');
-  if (opts.upperdir !== undefined && opts.workdir !== undefined) args.push('--upper', opts.upperdir, '--work', opts.workdir);
-  for (const dir of opts.lowerdirs) args.push('--lower', dir);
-  args.push(target);
-  await runHelperMode(args, `mounting overlay on ${target}`, opts.helperPath, signal);
+  signal?.throwIfAborted();
+  const spec: OverlaySpec = {
+    target,
+    lowers: opts.lowerdirs,
+    userxattr: opts.userxattr,
+    readonly: opts.readonly === true,
+    ...(opts.upperdir !== undefined && opts.workdir !== undefined ? { upper: opts.upperdir, work: opts.workdir } : {}),
+  };
+  mountCall(() => mountOverlayHere(spec), `mounting overlay on ${target}`);
 }
 
 /** Detaches the mount at `target` (lazily, so a busy file in it can't fail the build). */
-export async function unmount(target: string, opts: { helperPath?: string; signal?: AbortSignal } = {}): Promise<void> {
-  await runHelperMode(['umount', target], `unmounting ${target}`, opts.helperPath, opts.signal);
+export async function unmount(target: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  opts.signal?.throwIfAborted();
+  mountCall(() => unmountHere(target), `unmounting ${target}`);
+}
+
+function mountCall(call: () => void, doing: string): void {
+  try {
+    call();
+  } catch (err) {
+    if (err instanceof TsbuildError) throw err;
+    throw new TsbuildError('ISOLATION_SETUP', `${doing}: ${(err as Error).message}`, {
+      cause: err,
+      hint: inNamespace()
+        ? 'the overlay dirs must exist on one filesystem that supports overlayfs (userxattr needs Linux >= 5.11)'
+        : "mounts need tsbuild's namespace: run through `tsbuild build`, which enters it first",
+    });
+  }
 }

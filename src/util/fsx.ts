@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TsbuildError } from '../errors.js';
 
-/** The raw shape of native/build/fsx.node (see native/fsx.c, fsxScan.c, fsxCopy.c, fsxTar.c and fsxGzip.c). */
+/** The raw shape of native/build/fsx.node (see native/fsx.c, fsxScan.c, fsxCopy.c, fsxTar.c, fsxGzip.c and fsxMount.c). */
 interface FsxAddon {
   lgetxattrs(path: string): Promise<Array<[string, Buffer]>>;
   lsetxattr(path: string, name: string, value: Buffer): Promise<void>;
@@ -13,6 +13,8 @@ interface FsxAddon {
   applyTreeOps(ops: NativeTreeOp[]): Promise<[number, number, number, NodeJS.ErrnoException | null]>;
   copyFiles(srcDir: string, dstDir: string, names: string[], modes: number[], uid: number, gid: number): Promise<number[]>;
   gzipMember(data: Buffer, level: number): Promise<Buffer>;
+  mountOverlay(opts: { target: string; lowers: string[]; upper?: string; work?: string; userxattr: boolean; readonly: boolean }): void;
+  unmount(target: string): void;
 }
 
 /** applyTreeOps' wire shape: `kind` 0 file, 1 directory, 2 symlink, 3 owner+mode+times. */
@@ -357,4 +359,28 @@ const EEXIST = constants.errno.EEXIST;
  */
 export async function gzipMember(data: Buffer, level: number): Promise<Buffer> {
   return addon().gzipMember(data, level);
+}
+
+/** An overlay (or, one lower and no upper, a read-only bind) at `target`, as the helper's mount-overlay mode makes it. */
+export interface OverlaySpec {
+  target: string;
+  /** Top first. */
+  lowers: string[];
+  upper?: string;
+  work?: string;
+  userxattr: boolean;
+  readonly: boolean;
+}
+
+/**
+ * Mounts `spec` in this process's mount namespace (native/overlay.h, shared with the helper),
+ * synchronously. Throws an Error with `errno` and the kernel's explanation where it gives one.
+ */
+export function mountOverlayHere(spec: OverlaySpec): void {
+  addon().mountOverlay(spec);
+}
+
+/** Detaches the mount at `target` (MNT_DETACH, not following a symlink); throws an Error with `errno`. */
+export function unmountHere(target: string): void {
+  addon().unmount(target);
 }

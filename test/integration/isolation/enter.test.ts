@@ -83,7 +83,7 @@ describe.skipIf(!isRoot)('entering the build namespace', () => {
     await chmod(base, 0o755);
     [helper, bundle, userIds] = await Promise.all([
       compileHelper(base),
-      bundleIsolation(join(base, 'isolation.mjs')),
+      bundleIsolation(base),
       ensureUser(),
     ]);
     lower = join(base, 'lower');

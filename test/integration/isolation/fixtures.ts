@@ -36,7 +36,13 @@ export async function makeBusyboxRootfs(root: string): Promise<void> {
 }
 
 /** Bundles src/isolation into one ESM file that plain `node` (and another user) can import. */
-export async function bundleIsolation(outFile: string): Promise<string> {
+export async function bundleIsolation(dir: string): Promise<string> {
+  // Two levels under `dir`, as dist/ modules sit under the package root, with the addon beside
+  // it at dir/native/build/fsx.node: mounts are made by fsx.node (src/util/fsx.ts finds it so).
+  const outFile = join(dir, 'lib', 'isolation', 'isolation.mjs');
+  await mkdir(join(dir, 'native', 'build'), { recursive: true });
+  await copyFile(join(repoRoot, 'native', 'build', 'fsx.node'), join(dir, 'native', 'build', 'fsx.node'));
+  await chmod(join(dir, 'native', 'build', 'fsx.node'), 0o755);
   const { build } = await import('esbuild');
   await build({
     stdin: {
@@ -56,5 +62,6 @@ export async function bundleIsolation(outFile: string): Promise<string> {
     logLevel: 'silent',
   });
   await chmod(outFile, 0o644);
+  await run('chmod', ['-R', 'a+rX', join(dir, 'lib'), join(dir, 'native')]);
   return outFile;
 }
