@@ -15,6 +15,8 @@
  *       (wire format: src/isolation/protocol.ts, the only TS file that knows it).
  *   mount-overlay [--readonly] [--userxattr] [--upper DIR --work DIR] --lower DIR... TARGET
  *   umount TARGET
+ *       By hand, in the namespace `enter` made. Builds mount with the same code (overlay.h)
+ *       through fsx.node, in their own process.
  *   chown-trap ROOT -- CMD...
  *       Runs CMD (for --isolation proot: proot -0 -r ROOT ...) under a seccomp filter that sends
  *       its chown, lchown, fchown and fchownat here (SECCOMP_RET_USER_NOTIF); the new owner is
