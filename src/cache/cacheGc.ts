@@ -5,7 +5,8 @@
  * cache/gc.lock; prune takes the same lock and waits until no live build holds a lease, so it
  * never removes something a build has just looked up.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,16 +43,18 @@ export function buildRecordsDir(root: string): string {
   return join(root, 'cache', 'memo');
 }
 
-/** Runs a build while holding a lease that keeps `cache prune` away. */
+/**
+ * Runs a build while holding a lease that keeps `cache prune` away. The lease's few small file
+ * calls are synchronous (see withLockFile): every build, cached or not, pays for them.
+ */
 export async function withBuildLease<T>(root: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const lease = join(leasesDir(root), `${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(join(root, 'cache'), { recursive: true });
-  await mkdir(leasesDir(root), { recursive: true });
-  await withLockFile(gcLockPath(root), () => writeFile(lease, `${process.pid}\n`), signal ? { signal } : {});
+  mkdirSync(leasesDir(root), { recursive: true });
+  await withLockFile(gcLockPath(root), async () => writeFileSync(lease, `${process.pid}\n`), signal ? { signal } : {});
   try {
     return await fn();
   } finally {
-    await rm(lease, { force: true });
+    rmSync(lease, { force: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, rm } from 'node:fs/promises';
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TsbuildError } from '../errors.js';
 import { pidAlive } from './pidAlive.js';
@@ -13,6 +13,10 @@ export interface LockOptions {
 /**
  * Runs `fn` while holding an exclusive lock file (O_EXCL create, content = our pid). A lock
  * whose pid no longer exists is stale (its holder crashed) and is broken.
+ *
+ * The lock file's own calls are synchronous: each is a few µs of syscall, while an async call
+ * costs a thread-pool round trip, and every build takes a lock before its first step. Only the
+ * wait between tries yields.
  */
 export async function withLockFile<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
   const token = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
@@ -20,7 +24,7 @@ export async function withLockFile<T>(lockPath: string, fn: () => Promise<T>, op
   try {
     return await fn();
   } finally {
-    await release(lockPath, token);
+    release(lockPath, token);
   }
 }
 
@@ -29,19 +33,14 @@ async function acquire(lockPath: string, token: string, opts: LockOptions): Prom
   for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
     opts.signal?.throwIfAborted();
     try {
-      const fh = await open(lockPath, 'wx', 0o644);
-      try {
-        await fh.writeFile(token);
-      } finally {
-        await fh.close();
-      }
+      writeFileSync(lockPath, token, { flag: 'wx', mode: 0o644 });
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    await breakIfStale(lockPath);
+    breakIfStale(lockPath);
     if (Date.now() > deadline) {
-      const holder = await readFile(lockPath, 'utf8').catch(() => '?');
+      const holder = readText(lockPath) ?? '?';
       throw new TsbuildError('STORE_LOCKED', `locking ${lockPath}: held by pid ${holder.split(' ')[0]}`, {
         hint: 'another tsbuild process is using the store; wait for it or remove the lock file if that process is gone',
       });
@@ -50,14 +49,17 @@ async function acquire(lockPath: string, token: string, opts: LockOptions): Prom
   }
 }
 
-
-async function breakIfStale(lockPath: string): Promise<void> {
-  let content: string;
+function readText(path: string): string | undefined {
   try {
-    content = await readFile(lockPath, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
-    return;
+    return undefined;
   }
+}
+
+function breakIfStale(lockPath: string): void {
+  const content = readText(lockPath);
+  if (content === undefined) return;
   const pid = Number.parseInt(content.split(' ')[0] ?? '', 10);
   // An empty file is a lock being written right now; leave it.
   if (!Number.isInteger(pid) || pid <= 0 || pidAlive(pid)) return;
@@ -65,16 +67,21 @@ async function breakIfStale(lockPath: string): Promise<void> {
   // fresh lock taken in between is put back instead of being deleted.
   const aside = `${lockPath}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
-    await rename(lockPath, aside);
+    renameSync(lockPath, aside);
   } catch {
     return;
   }
-  const moved = await readFile(aside, 'utf8').catch(() => '');
-  if (moved !== content) await link(aside, lockPath).catch(() => undefined);
-  await rm(aside, { force: true });
+  const moved = readText(aside) ?? '';
+  if (moved !== content) {
+    try {
+      linkSync(aside, lockPath);
+    } catch {
+      // lockPath was taken again meanwhile: that lock stands.
+    }
+  }
+  rmSync(aside, { force: true });
 }
 
-async function release(lockPath: string, token: string): Promise<void> {
-  const content = await readFile(lockPath, 'utf8').catch(() => '');
-  if (content === token) await rm(lockPath, { force: true });
+function release(lockPath: string, token: string): void {
+  if (readText(lockPath) === token) rmSync(lockPath, { force: true });
 }
