@@ -1,4 +1,5 @@
-import { chmod, link, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { link, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
@@ -55,12 +56,15 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
 export async function openStoreRoot(root: string, opts: StoreOpenOptions): Promise<StoreRoot> {
   const tmpDir = join(root, 'tmp');
   const layersDir = join(root, 'layers');
-  await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
+  // Synchronous: every command opens the store, and these few µs-long calls would each cost a
+  // thread-pool round trip. Only creating store.json (once per store) stays async.
+  mkdirSync(join(root, 'blobs', 'sha256'), { recursive: true });
   // Unpacked layers and snapshots hold images' setuid-root files and device nodes with their
   // real modes; other users of the host must not reach them (as Docker's overlay2 dir is 0710).
-  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
-  await mkdir(layersDir, { recursive: true, mode: 0o700 });
-  await Promise.all([chmod(tmpDir, 0o700), chmod(layersDir, 0o700)]);
+  mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+  mkdirSync(layersDir, { recursive: true, mode: 0o700 });
+  chmodSync(tmpDir, 0o700);
+  chmodSync(layersDir, 0o700);
   const kind = await ensureStoreJson(root, tmpDir, opts.xattrFlavor, opts.kind);
   return {
     root,
@@ -75,7 +79,7 @@ export async function openStoreRoot(root: string, opts: StoreOpenOptions): Promi
 
 async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor, wanted: StoreKind | undefined): Promise<StoreKind> {
   const path = join(root, 'store.json');
-  let existing = await readStoreJson(path);
+  let existing = readStoreJson(path);
   if (existing === undefined) {
     // link() of a finished temp file creates store.json exclusively and completely: of two
     // processes creating a store at once, exactly one wins and the other reads its file.
@@ -89,7 +93,7 @@ async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor
     } finally {
       await rm(tmp, { force: true });
     }
-    existing = await readStoreJson(path);
+    existing = readStoreJson(path);
   }
   if (existing === undefined || existing.version !== 1) {
     throw new TsbuildError('STORE_INCOMPATIBLE', `opening store ${root}: unsupported store.json version`, {
@@ -118,19 +122,19 @@ async function ensureStoreJson(root: string, tmpDir: string, flavor: XattrFlavor
 
 /** The kind of the store at `root`, or undefined when it has no store.json yet. */
 export async function storeKind(root: string): Promise<StoreKind | undefined> {
-  const json = await readStoreJson(join(root, 'store.json'));
+  const json = readStoreJson(join(root, 'store.json'));
   return json === undefined ? undefined : (json.kind ?? 'native');
 }
 
 /** The xattr flavor a store at `root` was created with, or undefined when it has no store.json yet. */
 export async function storeXattrFlavor(root: string): Promise<XattrFlavor | undefined> {
-  return (await readStoreJson(join(root, 'store.json')))?.xattrFlavor;
+  return readStoreJson(join(root, 'store.json'))?.xattrFlavor;
 }
 
-async function readStoreJson(path: string): Promise<StoreJson | undefined> {
+function readStoreJson(path: string): StoreJson | undefined {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
