@@ -19,8 +19,28 @@ export function countingSource(source: ImageSource, progress: ProgressSink, verb
     close: () => source.close(),
     async getBlob(desc: Descriptor, signal?: AbortSignal) {
       const stream = await source.getBlob(desc, signal);
-      return countStream(stream, progress, { id: `${verb}:${desc.digest}`, label: `${verb} ${desc.digest.slice(7, 19)}`, total: desc.size });
+      return countStream(stream, progress, transferOf(verb, desc));
     },
+    ...(source.readBlob ? { readBlob: countedRead(source.readBlob.bind(source), progress, verb) } : {}),
+  };
+}
+
+function transferOf(verb: string, desc: Descriptor): { id: string; label: string; total: number } {
+  return { id: `${verb}:${desc.digest}`, label: `${verb} ${desc.digest.slice(7, 19)}`, total: desc.size };
+}
+
+/**
+ * A whole-blob read with the events countStream emits for a one-chunk stream: the start, the
+ * chunk, and the total once it is verified.
+ */
+function countedRead(read: NonNullable<ImageSource['readBlob']>, progress: ProgressSink, verb: string): NonNullable<ImageSource['readBlob']> {
+  return async (desc, limit, what, signal) => {
+    const base = { type: 'transfer' as const, ...transferOf(verb, desc) };
+    progress.emit({ ...base, current: 0, done: false, time: Date.now() });
+    const bytes = await read(desc, limit, what, signal);
+    if (bytes.length > 0) progress.emit({ ...base, current: bytes.length, done: false, time: Date.now() });
+    progress.emit({ ...base, current: bytes.length, done: true, time: Date.now() });
+    return bytes;
   };
 }
 

@@ -47,6 +47,16 @@ export function verifyingStream(expect: { digest: string; size?: number }, what:
   });
 }
 
+/** verifyingStream's checks, with its errors, on bytes already read whole. */
+export function verifyBytes(bytes: Uint8Array, expect: { digest: string; size?: number }, what: string): void {
+  assertSha256Digest(expect.digest, what);
+  if (expect.size !== undefined && bytes.length !== expect.size) {
+    throw mismatch(what, bytes.length > expect.size ? `more than the expected ${expect.size} bytes` : `got ${bytes.length} bytes, expected ${expect.size}`);
+  }
+  const got = sha256Digest(bytes);
+  if (got !== expect.digest) throw mismatch(what, `got ${got}, expected ${expect.digest}`);
+}
+
 function mismatch(what: string, detail: string): TsbuildError {
   return new TsbuildError('DIGEST_MISMATCH', `verifying ${what}: ${detail}`, {
     hint: 'the content was corrupted in transit or by the server; retry, and report it if it persists',

@@ -1,11 +1,12 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, type Descriptor, type ImageIndex } from '../image/types.js';
-import { assertSha256Digest, readAll, verifyingStream } from './digestStream.js';
+import { readSmallFileSync } from '../util/readSmallFileSync.js';
+import { assertSha256Digest, readAll, verifyBytes, verifyingStream } from './digestStream.js';
 import { MAX_MANIFEST_BYTES, manifestMediaType } from './manifestBlob.js';
 import type { ImageSource, ManifestBlob } from './types.js';
 
@@ -14,16 +15,18 @@ export function ociBlobPath(dir: string, digest: string): string {
   return join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
 }
 
-/** Reads an index.json, with a clear error when the directory is not an OCI layout. */
+/**
+ * Reads an index.json, with a clear error when the directory is not an OCI layout. Both files
+ * are small and read on every build from the layout, so synchronously (no thread-pool round trips).
+ */
 export async function readOciIndex(dir: string, signal?: AbortSignal): Promise<ImageIndex> {
-  const opts = { encoding: 'utf8' as const, ...(signal ? { signal } : {}) };
+  signal?.throwIfAborted();
   let layout: unknown;
   let index: unknown;
   try {
-    layout = JSON.parse(await readFile(join(dir, 'oci-layout'), opts));
-    index = JSON.parse(await readFile(join(dir, 'index.json'), opts));
+    layout = JSON.parse(readFileSync(join(dir, 'oci-layout'), 'utf8'));
+    index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
   } catch (err) {
-    if (signal?.aborted) throw err;
     throw new TsbuildError('TRANSPORT_INVALID', `reading OCI layout ${dir}: ${(err as Error).message}`, {
       cause: err,
       hint: 'an OCI layout is a directory with oci-layout, index.json and blobs/',
@@ -130,14 +133,47 @@ export class OciLayoutSource implements ImageSource {
     try {
       await stat(path);
     } catch (err) {
-      throw new TsbuildError('IMAGE_NOT_FOUND', `reading ${this.reference}: blob ${desc.digest} is missing from the layout`, { cause: err });
+      throw this.#missing(desc, err);
     }
-    const what = `blob ${desc.digest} of ${this.reference}`;
-    const verifier = verifyingStream({ digest: desc.digest, ...(desc.size >= 0 ? { size: desc.size } : {}) }, what);
+    const verifier = verifyingStream(expectOf(desc), this.#blobWhat(desc));
     pipeline(createReadStream(path, { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) }), verifier, () => {
       // Errors reach the consumer through `verifier`.
     });
     return verifier;
+  }
+
+  /**
+   * readWholeBlob(getBlob) with the same errors. Manifests and configs are read on every build
+   * from this layout: one within `limit` is read with one synchronous read and hashed in memory;
+   * a larger one goes through getBlob's stream, which fails on it as it always did.
+   */
+  async readBlob(desc: Descriptor, limit: number, what: string, signal?: AbortSignal): Promise<Buffer> {
+    const { dir } = await this.#open(signal);
+    const path = ociBlobPath(dir, desc.digest);
+    signal?.throwIfAborted();
+    let bytes: Buffer | undefined;
+    try {
+      bytes = readSmallFileSync(path, limit);
+    } catch (err) {
+      // getBlob's order: a path that cannot be stat'ed is a missing blob; any other failure is the read's.
+      try {
+        statSync(path);
+      } catch (statErr) {
+        throw this.#missing(desc, statErr);
+      }
+      throw err;
+    }
+    if (bytes === undefined) return readAll(await this.getBlob(desc, signal), limit, what);
+    verifyBytes(bytes, expectOf(desc), this.#blobWhat(desc));
+    return bytes;
+  }
+
+  #missing(desc: Descriptor, cause: unknown): TsbuildError {
+    return new TsbuildError('IMAGE_NOT_FOUND', `reading ${this.reference}: blob ${desc.digest} is missing from the layout`, { cause });
+  }
+
+  #blobWhat(desc: Descriptor): string {
+    return `blob ${desc.digest} of ${this.reference}`;
   }
 
   async close(): Promise<void> {
@@ -175,8 +211,12 @@ export class OciLayoutSource implements ImageSource {
     return { dir, top: pickOciEntry(index, digest ?? tag, this.reference) };
   }
 
-  async #readVerified(desc: Descriptor, signal?: AbortSignal): Promise<Buffer> {
-    // getBlob's stream fails at its end unless the bytes hash to desc.digest.
-    return readAll(await this.getBlob(desc, signal), MAX_MANIFEST_BYTES, `manifest ${desc.digest} of ${this.reference}`);
+  #readVerified(desc: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+    return this.readBlob(desc, MAX_MANIFEST_BYTES, `manifest ${desc.digest} of ${this.reference}`, signal);
   }
+}
+
+/** What a blob must be: its digest, and its size unless unknown (-1: a manifest named only by digest). */
+function expectOf(desc: Descriptor): { digest: string; size?: number } {
+  return { digest: desc.digest, ...(desc.size >= 0 ? { size: desc.size } : {}) };
 }

@@ -8,8 +8,8 @@ import {
 } from '../image/mediaTypes.js';
 import { formatPlatform, matchPlatform } from '../image/platform.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../image/types.js';
-import { readAll } from './digestStream.js';
 import { parseManifestJson } from './manifestBlob.js';
+import { readWholeBlob } from './readWholeBlob.js';
 import type { ImageSource, ManifestBlob } from './types.js';
 
 export interface ResolvedImage {
@@ -45,7 +45,7 @@ export async function resolveImage(source: ImageSource, platform: Platform, sign
   }
   const manifest = parseManifest(blob, source.reference);
   const configDescriptor = manifest.config;
-  const configBytes = await readAll(await source.getBlob(configDescriptor, signal), MAX_CONFIG_BYTES, `config of ${source.reference}`);
+  const configBytes = await readWholeBlob(source, configDescriptor, MAX_CONFIG_BYTES, `config of ${source.reference}`, signal);
   const config = parseConfig(configBytes, source.reference);
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
     throw new TsbuildError(

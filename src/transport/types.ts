@@ -18,6 +18,11 @@ export interface ImageSource {
   getManifestByDigest(digest: string, signal?: AbortSignal): Promise<ManifestBlob>;
   /** Streams the blob; the stream errors with DIGEST_MISMATCH at its end if the bytes are wrong. */
   getBlob(desc: Descriptor, signal?: AbortSignal): Promise<NodeJS.ReadableStream>;
+  /**
+   * A whole small blob, verified: what readWholeBlob does with getBlob (the same errors), where
+   * the source has a cheaper way than a stream.
+   */
+  readBlob?(desc: Descriptor, limit: number, what: string, signal?: AbortSignal): Promise<Buffer>;
   close(): Promise<void>;
 }
 

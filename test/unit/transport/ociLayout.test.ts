@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,7 +8,10 @@ import { parsePlatform } from '../../../src/image/platform.js';
 import { parseReference } from '../../../src/image/reference.js';
 import { copyImage } from '../../../src/transport/copyImage.js';
 import { OciLayoutDestination, mergeIndexEntries, ociNameForImage } from '../../../src/transport/ociLayoutDestination.js';
-import { OciLayoutSource } from '../../../src/transport/ociLayoutSource.js';
+import { readAll, sha256Digest } from '../../../src/transport/digestStream.js';
+import { MAX_MANIFEST_BYTES } from '../../../src/transport/manifestBlob.js';
+import { OciLayoutSource, ociBlobPath } from '../../../src/transport/ociLayoutSource.js';
+import type { Descriptor } from '../../../src/image/types.js';
 import { MemorySource } from './memorySource.js';
 
 function smallImage(src: MemorySource, text: string) {
@@ -91,6 +94,70 @@ describe('OCI layout destination and source', () => {
         for await (const c of (await s.getBlob(manifest.layers[0])) as Readable) chunks.push(c);
       })(),
     ).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+  });
+
+  it('reads a manifest or config whole with the errors of reading it through getBlob', async () => {
+    const layout = join(dir, 'l');
+    const src = new MemorySource();
+    const m = smallImage(src, 'payload');
+    await copyImage(src, new OciLayoutDestination({ path: layout, tar: false }), { platform: amd64 });
+    const config = JSON.parse(src.blobs.get(m.digest)!.bytes.toString()).config as Descriptor;
+    const s = new OciLayoutSource({ path: layout });
+    const what = 'config of test';
+    const whole = (d: Descriptor, limit = 1000) => s.readBlob(d, limit, what);
+    const streamed = async (d: Descriptor, limit = 1000) => readAll(await s.getBlob(d), limit, what);
+    /** Both ways fail alike; returns the error. */
+    const failure = async (d: Descriptor, limit?: number) => {
+      const a = await whole(d, limit).then(() => undefined, (e: Error) => e);
+      const b = await streamed(d, limit).then(() => undefined, (e: Error) => e);
+      expect(a).toBeDefined();
+      expect({ code: (a as { code?: string }).code, message: a?.message }).toEqual({ code: (b as { code?: string }).code, message: b?.message });
+      return a as Error & { code: string };
+    };
+
+    expect((await whole(config)).equals(await streamed(config))).toBe(true);
+    expect(await failure({ ...config, size: config.size - 1 })).toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringContaining(`more than the expected ${config.size - 1} bytes`) });
+    expect(await failure({ ...config, size: config.size + 1 })).toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringContaining(`got ${config.size} bytes`) });
+    expect(await failure(config, config.size - 1)).toMatchObject({ code: 'MANIFEST_INVALID', message: `reading ${what}: larger than ${config.size - 1} bytes` });
+    expect(await failure({ ...config, digest: `sha256:${'e'.repeat(64)}` })).toMatchObject({ code: 'IMAGE_NOT_FOUND' });
+    expect(await failure({ ...config, digest: 'sha256:../../x' })).toMatchObject({ code: 'MANIFEST_INVALID' });
+    const path = ociBlobPath(layout, config.digest);
+    const bytes = await readFile(path);
+    bytes[0] = bytes[0]! ^ 1;
+    await writeFile(path, bytes);
+    expect(await failure(config)).toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringContaining(`got ${sha256Digest(bytes)}`) });
+    await rm(path);
+    await mkdir(path);
+    expect(await failure(config)).toMatchObject({ code: 'EISDIR' });
+  });
+
+  it('refuses a manifest larger than the cap, and a corrupt one, with the same codes as before', async () => {
+    const layout = join(dir, 'l');
+    const src = new MemorySource();
+    const m = smallImage(src, 'payload');
+    await copyImage(src, new OciLayoutDestination({ path: layout, tar: false }), { platform: amd64 });
+    // index.json names a manifest that is correctly hashed but over the 4 MiB cap.
+    const big = Buffer.from(JSON.stringify({ schemaVersion: 2, pad: 'x'.repeat(MAX_MANIFEST_BYTES) }));
+    const bigDigest = sha256Digest(big);
+    await writeFile(ociBlobPath(layout, bigDigest), big);
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+    index.manifests = [{ mediaType: MediaType.ociManifest, digest: bigDigest, size: big.length }];
+    await writeFile(join(layout, 'index.json'), JSON.stringify(index));
+    await expect(new OciLayoutSource({ path: layout }).getManifest()).rejects.toMatchObject({
+      code: 'MANIFEST_INVALID',
+      message: `reading manifest ${bigDigest} of oci:${layout}: larger than ${MAX_MANIFEST_BYTES} bytes`,
+    });
+    // The right manifest with a byte flipped.
+    index.manifests = [m];
+    await writeFile(join(layout, 'index.json'), JSON.stringify(index));
+    const path = ociBlobPath(layout, m.digest);
+    const bytes = await readFile(path);
+    bytes[bytes.length - 1] = 0x20;
+    await writeFile(path, bytes);
+    await expect(new OciLayoutSource({ path: layout }).getManifest()).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+      message: `verifying blob ${m.digest} of oci:${layout}: got ${sha256Digest(bytes)}, expected ${m.digest}`,
+    });
   });
 
   it('mergeIndexEntries replaces same names and keeps others', () => {
