@@ -6,7 +6,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TsbuildError, wrapError } from '../errors.js';
 import { lgetxattrs, lsetxattr } from '../util/fsx.js';
-import { pathExists } from '../util/lstatIfExists.js';
+import type { BigIntStats } from 'node:fs';
+import { pathExists, statIfExistsSync } from '../util/lstatIfExists.js';
 import { testPausePoint } from '../util/testPause.js';
 import { digestFromHex, digestHex } from './digest.js';
 
@@ -19,7 +20,10 @@ import { digestFromHex, digestHex } from './digest.js';
 const VERIFIED_XATTR = 'user.tsbuild.verified';
 
 async function verifiedMark(path: string): Promise<string | undefined> {
-  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  return markOf(await stat(path, { bigint: true }).catch(() => undefined));
+}
+
+function markOf(st: BigIntStats | undefined): string | undefined {
   return st?.isFile() ? `${st.size}:${st.mtimeNs}` : undefined;
 }
 
@@ -29,8 +33,10 @@ async function markVerified(path: string): Promise<void> {
   if (mark !== undefined) await lsetxattr(path, VERIFIED_XATTR, Buffer.from(mark)).catch(() => undefined);
 }
 
-async function isMarkedVerified(path: string): Promise<boolean> {
-  const [mark, xattrs] = await Promise.all([verifiedMark(path), lgetxattrs(path).catch(() => [] as Array<[string, Buffer]>)]);
+/** `st`: the blob's stat, taken just before. */
+async function isMarkedVerified(path: string, st: BigIntStats): Promise<boolean> {
+  const mark = markOf(st);
+  const xattrs = await lgetxattrs(path).catch(() => [] as Array<[string, Buffer]>);
   const stored = xattrs.find(([name]) => name === VERIFIED_XATTR)?.[1].toString();
   return mark !== undefined && stored === mark;
 }
@@ -84,13 +90,15 @@ export class ContentStore {
    */
   async has(digest: string, signal?: AbortSignal): Promise<boolean> {
     const path = this.blobPath(digest);
+    // Synchronous: every build asks this of each base layer and of its image's blobs.
+    const st = statIfExistsSync(path, { bigint: true });
     if (this.verified.has(digest)) {
-      if (await pathExists(path)) return true;
+      if (st) return true;
       this.verified.delete(digest);
       return false;
     }
-    if (!(await pathExists(path))) return false;
-    if (await isMarkedVerified(path)) {
+    if (!st) return false;
+    if (await isMarkedVerified(path, st)) {
       this.verified.add(digest);
       return true;
     }

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lstatIfExists, pathExists } from '../../../src/util/lstatIfExists.js';
+import { lstatIfExists, pathExists, statIfExistsSync } from '../../../src/util/lstatIfExists.js';
 
 describe('lstatIfExists and pathExists', () => {
   let dir: string;
@@ -32,5 +32,12 @@ describe('lstatIfExists and pathExists', () => {
   it('throws what is not absence, so an unreadable path is not taken for a missing one', async () => {
     await expect(pathExists(join(dir, 'loop'))).rejects.toMatchObject({ code: 'ELOOP' });
     await expect(lstatIfExists(join(dir, 'loop', 'x'))).rejects.toMatchObject({ code: 'ELOOP' });
+  });
+  it('statIfExistsSync follows symlinks, gives undefined for absence and throws the rest', () => {
+    expect(statIfExistsSync(join(dir, 'd'))?.isDirectory()).toBe(true);
+    expect(typeof statIfExistsSync(join(dir, 'f'), { bigint: true })?.mtimeNs).toBe('bigint');
+    expect(statIfExistsSync(join(dir, 'dangling'))).toBeUndefined();
+    expect(statIfExistsSync(join(dir, 'f', 'below'))).toBeUndefined();
+    expect(() => statIfExistsSync(join(dir, 'loop'))).toThrow(expect.objectContaining({ code: 'ELOOP' }));
   });
 });
