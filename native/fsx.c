@@ -2,7 +2,9 @@
 // tree operations for layer extraction (new files, directories, symlinks, owner+mode+times: a
 // whole run of tar entries in one round trip instead of one per syscall), as async N-API
 // functions returning promises. Each call runs on the libuv thread pool so a slow filesystem
-// never blocks the event loop. Wrapped (and typed) by src/util/fsx.ts; nothing else loads it.
+// never blocks the event loop; the one exception, lgetxattrSync, reads one small attribute on
+// every build's path, where the round trip would cost far more than the syscall. Wrapped (and
+// typed) by src/util/fsx.ts; nothing else loads it.
 // The batched directory reads (scanDir, readFiles) live in fsxScan.c, batched copies in fsxCopy.c,
 // gzip members (libdeflate) in fsxGzip.c.
 #include "fsx.h"
@@ -419,6 +421,34 @@ static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
   return start(env, w, "fsx.lgetxattrs");
 }
 
+// lgetxattrSync(path: string, name: string): Buffer | null, on the calling thread. null when the
+// file has no such attribute or its filesystem none at all; other failures throw (ENOENT, EACCES).
+static napi_value js_lgetxattr_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *path = argc >= 2 ? fsx_get_string(env, argv[0]) : NULL;
+  char *name = argc >= 2 ? fsx_get_string(env, argv[1]) : NULL;
+  napi_value result = NULL;
+  if (!path || !name) {
+    fsx_reject_args(env, "lgetxattrSync(path, name) expects two strings");
+  } else {
+    char *value = NULL;
+    ssize_t len = fsx_read_value(path, -1, name, &value);
+    if (len >= 0) {
+      result = fsx_take_buffer(env, &value, (size_t)len);
+    } else {
+      int e = errno;
+      if (e == ENODATA || e == ENOTSUP) napi_get_null(env, &result);
+      else napi_throw(env, fsx_errno_error(env, e, "lgetxattr", path));
+    }
+    free(value);
+  }
+  free(path);
+  free(name);
+  return result;
+}
+
 // lsetxattr(path: string, name: string, value: Buffer): Promise<void>
 static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -590,6 +620,7 @@ static napi_value js_apply_tree_ops(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
     { "lgetxattrs", NULL, js_lgetxattrs, NULL, NULL, NULL, napi_default, NULL },
+    { "lgetxattrSync", NULL, js_lgetxattr_sync, NULL, NULL, NULL, napi_default, NULL },
     { "lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL },
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL },
     { "applyTreeOps", NULL, js_apply_tree_ops, NULL, NULL, NULL, napi_default, NULL },

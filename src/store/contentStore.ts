@@ -1,12 +1,12 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TsbuildError, wrapError } from '../errors.js';
-import { lgetxattrs, lsetxattr } from '../util/fsx.js';
-import type { BigIntStats } from 'node:fs';
+import { lgetxattrSync, lsetxattr } from '../util/fsx.js';
 import { pathExists, statIfExistsSync } from '../util/lstatIfExists.js';
 import { testPausePoint } from '../util/testPause.js';
 import { digestFromHex, digestHex } from './digest.js';
@@ -33,12 +33,17 @@ async function markVerified(path: string): Promise<void> {
   if (mark !== undefined) await lsetxattr(path, VERIFIED_XATTR, Buffer.from(mark)).catch(() => undefined);
 }
 
-/** `st`: the blob's stat, taken just before. */
-async function isMarkedVerified(path: string, st: BigIntStats): Promise<boolean> {
+/** `st`: the blob's stat, taken just before. Synchronous (see has()). */
+function isMarkedVerified(path: string, st: BigIntStats): boolean {
   const mark = markOf(st);
-  const xattrs = await lgetxattrs(path).catch(() => [] as Array<[string, Buffer]>);
-  const stored = xattrs.find(([name]) => name === VERIFIED_XATTR)?.[1].toString();
-  return mark !== undefined && stored === mark;
+  if (mark === undefined) return false;
+  let stored: Buffer | undefined;
+  try {
+    stored = lgetxattrSync(path, VERIFIED_XATTR);
+  } catch {
+    return false;
+  }
+  return stored?.toString() === mark;
 }
 
 export interface BlobExpectation {
@@ -98,7 +103,7 @@ export class ContentStore {
       return false;
     }
     if (!st) return false;
-    if (await isMarkedVerified(path, st)) {
+    if (isMarkedVerified(path, st)) {
       this.verified.add(digest);
       return true;
     }

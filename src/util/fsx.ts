@@ -5,6 +5,7 @@ import { TsbuildError } from '../errors.js';
 /** The raw shape of native/build/fsx.node (see native/fsx.c, fsxScan.c, fsxCopy.c, fsxTar.c, fsxGzip.c and fsxMount.c). */
 interface FsxAddon {
   lgetxattrs(path: string): Promise<Array<[string, Buffer]>>;
+  lgetxattrSync(path: string, name: string): Buffer | null;
   lsetxattr(path: string, name: string, value: Buffer): Promise<void>;
   mknod(path: string, mode: number, major: number, minor: number): Promise<void>;
   scanDir(dir: string, budget: number, inlineMax: number, flags: number, prefix?: string, epoch?: number): Promise<{ count: number; meta: Buffer; data: Buffer; tar: Buffer }>;
@@ -57,6 +58,16 @@ function addon(): FsxAddon {
 /** All extended attributes of `path` (not following a symlink); none on filesystems without xattrs. */
 export function lgetxattrs(path: string): Promise<Array<[string, Buffer]>> {
   return addon().lgetxattrs(path);
+}
+
+/**
+ * One extended attribute of `path` (not following a symlink), read on this thread: for the one
+ * small attribute every build reads per blob (the content store's verified mark), where a
+ * thread-pool round trip costs more than the syscall. Undefined when it has none (or its
+ * filesystem has no xattrs); other failures throw.
+ */
+export function lgetxattrSync(path: string, name: string): Buffer | undefined {
+  return addon().lgetxattrSync(path, name) ?? undefined;
 }
 
 export function lsetxattr(path: string, name: string, value: Buffer): Promise<void> {
