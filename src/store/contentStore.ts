@@ -1,13 +1,13 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TsbuildError, wrapError } from '../errors.js';
 import { lgetxattrSync, lsetxattr } from '../util/fsx.js';
-import { pathExists, statIfExistsSync } from '../util/lstatIfExists.js';
+import { statIfExistsSync } from '../util/lstatIfExists.js';
 import { testPausePoint } from '../util/testPause.js';
 import { digestFromHex, digestHex } from './digest.js';
 
@@ -19,17 +19,18 @@ import { digestFromHex, digestHex } from './digest.js';
  */
 const VERIFIED_XATTR = 'user.tsbuild.verified';
 
-async function verifiedMark(path: string): Promise<string | undefined> {
-  return markOf(await stat(path, { bigint: true }).catch(() => undefined));
-}
-
 function markOf(st: BigIntStats | undefined): string | undefined {
   return st?.isFile() ? `${st.size}:${st.mtimeNs}` : undefined;
 }
 
 /** Marks `path` as hashed correct; best effort (no user xattrs: every process hashes it once). */
 async function markVerified(path: string): Promise<void> {
-  const mark = await verifiedMark(path);
+  let mark: string | undefined;
+  try {
+    mark = markOf(statSync(path, { bigint: true }));
+  } catch {
+    return;
+  }
   if (mark !== undefined) await lsetxattr(path, VERIFIED_XATTR, Buffer.from(mark)).catch(() => undefined);
 }
 
@@ -157,8 +158,45 @@ export class ContentStore {
     return writer.commit(expect);
   }
 
-  writeBytes(bytes: Uint8Array, expect: BlobExpectation = {}, signal?: AbortSignal): Promise<BlobInfo> {
-    return this.write(Readable.from([bytes], { objectMode: false }), expect, signal);
+  /**
+   * write() for bytes already in memory (configs, manifests: every build that changes its image
+   * writes two), with its checks, errors and install, but the temp file written with synchronous
+   * calls rather than through a stream whose every step is a thread-pool round trip.
+   */
+  async writeBytes(bytes: Uint8Array, expect: BlobExpectation = {}, signal?: AbortSignal): Promise<BlobInfo> {
+    try {
+      // As init(), which write() runs first, whatever happens next.
+      mkdirSync(this.blobsDir, { recursive: true });
+      mkdirSync(this.tmpDir, { recursive: true });
+    } catch (err) {
+      throw wrapError('STORE_CORRUPT', 'writing blob', err);
+    }
+    if (signal?.aborted) throw new TsbuildError('ABORTED', 'writing blob: aborted', { cause: signal.reason });
+    const size = bytes.length;
+    if (expect.size !== undefined && size > expect.size) throw moreThanExpected(expect.size);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    checkWritten(digest, size, expect);
+    const tmpPath = tempBlobPath(this.tmpDir);
+    try {
+      const fd = openSync(tmpPath, 'wx', 0o644);
+      try {
+        writeFileSync(fd, bytes);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      rmSync(tmpPath, { force: true });
+      throw wrapError('STORE_CORRUPT', 'writing blob', err);
+    }
+    try {
+      await testPausePoint('blob-install');
+      await this.install(tmpPath, digest);
+    } catch (err) {
+      rmSync(tmpPath, { force: true });
+      throw err;
+    }
+    return { digest, size };
   }
 
   /** A stream of the blob's bytes; a missing blob fails the stream with BLOB_NOT_FOUND. */
@@ -214,15 +252,16 @@ export class ContentStore {
   /** @internal Installs a finished temp file as `digest`. */
   async install(tmpPath: string, digest: string): Promise<void> {
     const dest = this.blobPath(digest);
-    if (this.verified.has(digest) && (await pathExists(dest))) {
-      await rm(tmpPath, { force: true });
+    // Synchronous file calls (but the xattr): a few per blob on every build that makes one.
+    if (this.verified.has(digest) && statIfExistsSync(dest)) {
+      rmSync(tmpPath, { force: true });
       return;
     }
     // Our temp file was hashed on the way in, so it is correct by construction; replacing an
     // existing (unverified) blob with it is cheaper than re-hashing that one, and atomic.
     await markVerified(tmpPath);
-    await rename(tmpPath, dest);
-    await syncDir(this.blobsDir);
+    renameSync(tmpPath, dest);
+    syncDir(this.blobsDir);
     this.verified.add(digest);
   }
 }
@@ -244,7 +283,7 @@ export class BlobWriter extends Writable {
     super({ highWaterMark: 1 << 20 });
     this.store = store;
     this.expectSize = expect.size;
-    this.tmpPath = join(store.tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
+    this.tmpPath = tempBlobPath(store.tmpDir);
   }
 
   get size(): number {
@@ -264,11 +303,7 @@ export class BlobWriter extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.written += chunk.length;
     if (this.expectSize !== undefined && this.written > this.expectSize) {
-      callback(
-        new TsbuildError('DIGEST_MISMATCH', `writing blob: more than the expected ${this.expectSize} bytes`, {
-          hint: 'the source sent a different blob than its descriptor announced',
-        }),
-      );
+      callback(moreThanExpected(this.expectSize));
       return;
     }
     this.hash.update(chunk);
@@ -303,17 +338,7 @@ export class BlobWriter extends Writable {
       await this.closeFile();
       const digest = `sha256:${this.hash.digest('hex')}`;
       const size = this.written;
-      const wantSize = expect.size ?? this.expectSize;
-      if (expect.digest !== undefined && expect.digest !== digest) {
-        throw new TsbuildError('DIGEST_MISMATCH', `writing blob: expected ${expect.digest}, got ${digest} (${size} bytes)`, {
-          hint: 'the source is corrupt or was modified in transit',
-        });
-      }
-      if (wantSize !== undefined && wantSize !== size) {
-        throw new TsbuildError('DIGEST_MISMATCH', `writing blob ${digest}: expected ${wantSize} bytes, got ${size}`, {
-          hint: 'the source is corrupt or was truncated',
-        });
-      }
+      checkWritten(digest, size, { ...expect, ...(expect.size === undefined && this.expectSize !== undefined ? { size: this.expectSize } : {}) });
       await testPausePoint('blob-install');
       await this.store.install(this.tmpPath, digest);
       return { digest, size };
@@ -344,6 +369,31 @@ export class BlobWriter extends Writable {
   }
 }
 
+/** The maker's pid in the name lets `tsbuild fsck --repair` tell a dead build's leftovers from a live one's. */
+function tempBlobPath(tmpDir: string): string {
+  return join(tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
+}
+
+function moreThanExpected(size: number): TsbuildError {
+  return new TsbuildError('DIGEST_MISMATCH', `writing blob: more than the expected ${size} bytes`, {
+    hint: 'the source sent a different blob than its descriptor announced',
+  });
+}
+
+/** What was written (`digest`, `size`) against what was expected: the digest first, then the size. */
+function checkWritten(digest: string, size: number, expect: BlobExpectation): void {
+  if (expect.digest !== undefined && expect.digest !== digest) {
+    throw new TsbuildError('DIGEST_MISMATCH', `writing blob: expected ${expect.digest}, got ${digest} (${size} bytes)`, {
+      hint: 'the source is corrupt or was modified in transit',
+    });
+  }
+  if (expect.size !== undefined && expect.size !== size) {
+    throw new TsbuildError('DIGEST_MISMATCH', `writing blob ${digest}: expected ${expect.size} bytes, got ${size}`, {
+      hint: 'the source is corrupt or was truncated',
+    });
+  }
+}
+
 async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
   let off = 0;
   while (off < chunk.length) {
@@ -353,11 +403,11 @@ async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
 }
 
 /** Makes a rename durable (the directory entry itself must reach the disk). */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
   try {
-    await fh.sync();
+    fsyncSync(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

@@ -62,6 +62,28 @@ describe('ContentStore', () => {
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
   });
 
+  it('writeBytes fails as write() of the same bytes does, message for message', async () => {
+    const data = Buffer.from('actual');
+    const cases = [{ digest: sha(Buffer.from('expected')) }, { size: 3 }, { size: 99 }, { digest: sha(data), size: 5 }];
+    for (const expect_ of cases) {
+      const viaBytes = await store.writeBytes(data, expect_).catch((e: Error) => e);
+      const viaStream = await store.write(Readable.from([data]), expect_).catch((e: Error) => e);
+      expect(viaBytes).toBeInstanceOf(Error);
+      expect({ code: (viaBytes as { code?: string }).code, message: (viaBytes as Error).message }).toEqual({
+        code: (viaStream as { code?: string }).code,
+        message: (viaStream as Error).message,
+      });
+    }
+    const ac = new AbortController();
+    ac.abort();
+    await expect(store.writeBytes(data, {}, ac.signal)).rejects.toMatchObject({ code: 'ABORTED', message: 'writing blob: aborted' });
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    // And succeeds as it does: installed, marked, trusted by a later process without hashing.
+    expect(await store.writeBytes(data, { digest: sha(data), size: data.length })).toEqual({ digest: sha(data), size: data.length });
+    expect(await new ContentStore(root).has(sha(data))).toBe(true);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
   it('cleans up when the source stream fails midway', async () => {
     async function* failing(): AsyncGenerator<Buffer> {
       yield Buffer.from('partial');
