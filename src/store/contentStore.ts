@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, type BigIntStats } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -160,8 +160,8 @@ export class ContentStore {
 
   /**
    * write() for bytes already in memory (configs, manifests: every build that changes its image
-   * writes two), with its checks, errors and install, but the temp file written with synchronous
-   * calls rather than through a stream whose every step is a thread-pool round trip.
+   * writes two), with its checks, errors and install, but the temp file written directly rather
+   * than through a stream whose every step is a thread-pool round trip of its own.
    */
   async writeBytes(bytes: Uint8Array, expect: BlobExpectation = {}, signal?: AbortSignal): Promise<BlobInfo> {
     try {
@@ -178,12 +178,14 @@ export class ContentStore {
     checkWritten(digest, size, expect);
     const tmpPath = tempBlobPath(this.tmpDir);
     try {
-      const fd = openSync(tmpPath, 'wx', 0o644);
+      // Written and fsync'd on the thread pool: the fsync waits for the disk, and other stages
+      // go on meanwhile.
+      const fh = await open(tmpPath, 'wx', 0o644);
       try {
-        writeFileSync(fd, bytes);
-        fsyncSync(fd);
+        await fh.writeFile(bytes);
+        await fh.sync();
       } finally {
-        closeSync(fd);
+        await fh.close();
       }
     } catch (err) {
       rmSync(tmpPath, { force: true });
@@ -252,7 +254,7 @@ export class ContentStore {
   /** @internal Installs a finished temp file as `digest`. */
   async install(tmpPath: string, digest: string): Promise<void> {
     const dest = this.blobPath(digest);
-    // Synchronous file calls (but the xattr): a few per blob on every build that makes one.
+    // The stat and rename are synchronous (µs each); the xattr and the directory's fsync are not.
     if (this.verified.has(digest) && statIfExistsSync(dest)) {
       rmSync(tmpPath, { force: true });
       return;
@@ -261,7 +263,8 @@ export class ContentStore {
     // existing (unverified) blob with it is cheaper than re-hashing that one, and atomic.
     await markVerified(tmpPath);
     renameSync(tmpPath, dest);
-    syncDir(this.blobsDir);
+    // The fsync waits for the disk: on the thread pool, so other stages go on meanwhile.
+    await syncDir(this.blobsDir);
     this.verified.add(digest);
   }
 }
@@ -403,11 +406,11 @@ async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
 }
 
 /** Makes a rename durable (the directory entry itself must reach the disk). */
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
   try {
-    fsyncSync(fd);
+    await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
 }
