@@ -24,7 +24,7 @@
  * build again would make the same image (BuildResult.stable) without contacting a registry.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BuildInputObserver } from '../cache/buildInputObserver.js';
 import type { ProgressEvent, ProgressSink } from '../build/progress.js';
@@ -56,6 +56,9 @@ interface ContextRead {
   digests: Record<string, string>;
 }
 
+/** A source path's lstat as the record saw it (ino:size:mtime ns:ctime ns), null where it did not exist. */
+type QuickSig = string | null;
+
 export interface BuildMemoRecord {
   version: 1;
   key: string;
@@ -69,6 +72,12 @@ export interface BuildMemoRecord {
   /** Blob digests that must still be in the store. */
   blobs: string[];
   contextReads: ContextRead[];
+  /**
+   * The lstat of each context read's plain (glob-free) source, taken when the record was written:
+   * a source that now stats differently is a miss without hashing anything (the common rebuild
+   * after an edit). Equal is not trusted: the reads are hashed again.
+   */
+  quick: Record<string, QuickSig>;
   /** What a rebuild served whole by the cache shows, times left out. */
   events: ProgressEvent[];
   result: FinishedBuild;
@@ -223,6 +232,7 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
         images: Object.fromEntries(images),
         blobs: [opts.result.manifest.digest, opts.result.config.digest],
         contextReads: this.#contextReads,
+        quick: quickSigs(opts.contextDir, this.#contextReads),
         events: this.#events,
         result: { manifest: { digest: opts.result.manifest.digest }, config: { digest: opts.result.config.digest }, tags: [...opts.result.tags] },
         stdout: opts.stdout,
@@ -251,6 +261,18 @@ export function dropOldRecords(dir: string): void {
   const aged = names.map((n) => ({ path: join(dir, n), mtime: statSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? 0 }));
   aged.sort((a, b) => b.mtime - a.mtime);
   for (const { path } of aged.slice(MAX_RECORDS)) rmSync(path, { force: true });
+}
+
+/** lstat signatures of the reads' glob-free sources, by path under `contextDir`. */
+function quickSigs(contextDir: string, reads: readonly ContextRead[]): Record<string, QuickSig> {
+  const out: Record<string, QuickSig> = {};
+  for (const read of reads) for (const source of read.sources) if (!/[*?[\\]/.test(source)) out[source] = quickSig(join(contextDir, source));
+  return out;
+}
+
+function quickSig(path: string): QuickSig {
+  const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : null;
 }
 
 /** A FROM step's end is never "cached" (it resolves the base every time). */
@@ -287,7 +309,10 @@ export async function answerFromMemo(identity: MemoIdentity, out: { stdout: Node
   let record: BuildMemoRecord;
   try {
     record = JSON.parse(readFileSync(path, 'utf8')) as BuildMemoRecord;
-    if (record.version !== 1 || record.key !== key || !(await inputsUnchanged(record, storeRoot))) return false;
+    if (record.version !== 1 || record.key !== key) return false;
+    // An edited context file is the usual miss: seen by one lstat, before anything is hashed.
+    for (const [source, sig] of Object.entries(record.quick ?? {})) if (quickSig(join(record.contextDir, source)) !== sig) return false;
+    if (!(await inputsUnchanged(record, storeRoot))) return false;
   } catch {
     return false;
   }
