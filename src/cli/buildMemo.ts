@@ -29,6 +29,7 @@ import { join, resolve } from 'node:path';
 import type { BuildInputObserver } from '../cache/buildInputObserver.js';
 import type { ProgressEvent, ProgressSink } from '../build/progress.js';
 import { buildRecordsDir } from '../cache/cacheGc.js';
+import { digestOf } from '../cache/canonicalJson.js';
 import { ContextHasher, statCachePath } from '../cache/contextHasher.js';
 import { loadDockerignore } from '../context/dockerignore.js';
 import { TsbuildError } from '../errors.js';
@@ -53,7 +54,8 @@ export interface MemoIdentity {
 
 interface ContextRead {
   sources: string[];
-  digests: Record<string, string>;
+  /** digestOf the path → digest map the read gave: one line however many files it covered. */
+  digest: string;
 }
 
 /** A source path's lstat as the record saw it (ino:size:mtime ns:ctime ns), null where it did not exist. */
@@ -173,7 +175,7 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
   }
 
   contextRead(sources: readonly string[], digests: Record<string, string>): void {
-    this.#contextReads.push({ sources: [...sources], digests: { ...digests } });
+    this.#contextReads.push({ sources: [...sources], digest: digestOf(digests) });
   }
 
   storeImage(name: string, digest: string | undefined): void {
@@ -338,12 +340,8 @@ async function inputsUnchanged(record: BuildMemoRecord, storeRoot: string): Prom
   const hasher = new ContextHasher(statCachePath(storeRoot));
   const signal = new AbortController().signal;
   for (const read of record.contextReads) {
-    if (!sameDigests(await hasher.hash(record.contextDir, read.sources, signal, ignore.filter), read.digests)) return false;
+    if (digestOf(await hasher.hash(record.contextDir, read.sources, signal, ignore.filter)) !== read.digest) return false;
   }
   return true;
 }
 
-function sameDigests(a: Record<string, string>, b: Record<string, string>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
-}
