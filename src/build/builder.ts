@@ -220,9 +220,12 @@ export async function build(req: BuildRequest, deps: BuilderDeps, signal: AbortS
   const config: ImageConfig = finalizeConfig(withLabels(final.config, req.labels), reuseCreated ? lastCreated : created);
   const image = assembleImage(config, final.layers, req.annotations);
   // A fully cached rebuild makes the same config and manifest: verify them and leave the store untouched.
-  for (const blob of [image.config, image.manifest]) {
-    if (!(await deps.content.has(blob.descriptor.digest, signal))) await deps.content.writeBytes(blob.bytes, { digest: blob.descriptor.digest });
-  }
+  // Both at once: each waits for its fsyncs, and the two overlap.
+  await Promise.all(
+    [image.config, image.manifest].map(async (blob) => {
+      if (!(await deps.content.has(blob.descriptor.digest, signal))) await deps.content.writeBytes(blob.bytes, { digest: blob.descriptor.digest });
+    }),
+  );
   for (const tag of tags) {
     // Re-tagging to the same manifest would rewrite images.json for nothing.
     if ((await deps.images.get(tag))?.digest !== image.manifest.descriptor.digest) await deps.images.tag(tag, { ...image.manifest.descriptor }, signal);

@@ -1,6 +1,7 @@
 /**
  * The local cache index in the store: one small JSON file per key under cache/keys/, written
- * atomically, so a lookup is one read, concurrent builds never rewrite each other's entries and
+ * atomically (without fsync: an entry lost to a crash is a miss, a damaged one reads as absent,
+ * and the layer it names is a blob, which is fsync'd), so a lookup is one read, concurrent builds never rewrite each other's entries and
  * a hit writes nothing. Next to it, cache/positions/ keeps, per step position, the inputs of the
  * last build of that step, which is what a miss is explained against.
  */
@@ -60,7 +61,7 @@ export class CacheIndex {
 
   async put(entry: CacheEntry, signal?: AbortSignal): Promise<void> {
     await mkdir(this.keysDir, { recursive: true });
-    await writeFileAtomic(this.keyPath(entry.key), JSON.stringify(entry), signal);
+    await writeFileAtomic(this.keyPath(entry.key), JSON.stringify(entry), signal, { durable: false });
   }
 
   async remove(key: string): Promise<void> {
@@ -85,7 +86,7 @@ export class CacheIndex {
 
   async setPosition(id: string, rec: PositionRecord, signal?: AbortSignal): Promise<void> {
     await mkdir(join(this.#dir, 'positions'), { recursive: true });
-    await writeFileAtomic(join(this.#dir, 'positions', `${digestHex(id)}.json`), JSON.stringify(rec), signal);
+    await writeFileAtomic(join(this.#dir, 'positions', `${digestHex(id)}.json`), JSON.stringify(rec), signal, { durable: false });
   }
 
   async clearPositions(): Promise<void> {

@@ -159,7 +159,7 @@ export class ContextHasher {
     const entries = { ...cache.entries, ...Object.fromEntries(this.#fresh) };
     const file: StatCacheFile = { version: 1, writtenAtNs: String(BigInt(Date.now()) * 1_000_000n), entries };
     await mkdir(dirname(this.#path), { recursive: true });
-    await writeFileAtomic(this.#path, JSON.stringify(file), signal);
+    await writeFileAtomic(this.#path, JSON.stringify(file), signal, { durable: false });
     this.#dirty = false;
   }
 

@@ -190,7 +190,7 @@ export async function buildFromFlags(flags: BuildFlags, args: BuildArgs, opts: B
       await reporter.finish(result, { content: store.content, layerDir: (diffID) => store.snapshots.layerDir(diffID) }, signal);
       process.stdout.write(`${result.config.digest}\n`);
       if (memo && dockerfile.path !== undefined && registry.made() === undefined && memoEligible(flags, contextSpec, contextDir)) {
-        memo.save({
+        await memo.save({
           storeRoot: store.root, mode, contextDir, dockerfilePath: dockerfile.path, result, stdout: `${result.config.digest}\n`,
           cacheEntries: cache.usedEntries('max').map((entry) => ({ path: cache.index.keyPath(entry.key), entry })),
         });

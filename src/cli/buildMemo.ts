@@ -24,7 +24,7 @@
  * build again would make the same image (BuildResult.stable) without contacting a registry.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BuildInputObserver } from '../cache/buildInputObserver.js';
 import type { ProgressEvent, ProgressSink } from '../build/progress.js';
@@ -36,6 +36,7 @@ import { TsbuildError } from '../errors.js';
 import { ContentStore } from '../store/contentStore.js';
 import { ImageStore } from '../store/imageStore.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 import type { BuildFlags } from './buildFlags.js';
 import { BuildReporter, type FinishedBuild } from './buildReporter.js';
 import { createProgressDisplay, type ProgressMode } from './progressMode.js';
@@ -201,7 +202,7 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
    * Writes the record of the finished build, unless the same build again could differ from it.
    * Never fails the build: the record is only ever a shortcut.
    */
-  save(opts: {
+  async save(opts: {
     storeRoot: string;
     mode: ProgressMode;
     contextDir: string;
@@ -210,7 +211,7 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
     /** The cache entries the steps were served from or made, with their index files. */
     cacheEntries: ReadonlyArray<{ path: string; entry: unknown }>;
     stdout: string;
-  }): void {
+  }): Promise<void> {
     try {
       if (!opts.result.stable || this.#unreadable) return;
       const images = new Map(this.#images);
@@ -241,14 +242,8 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
       };
       const dir = buildRecordsDir(resolve(opts.storeRoot));
       mkdirSync(dir, { recursive: true });
-      // Renamed into place whole, not fsync'd: a record lost or cut short by a crash is a miss.
-      const tmp = join(dir, `.${key}.${process.pid}.tmp`);
-      try {
-        writeFileSync(tmp, JSON.stringify(record));
-        renameSync(tmp, path);
-      } finally {
-        rmSync(tmp, { force: true });
-      }
+      // Not fsync'd: a record lost or cut short by a crash is a miss.
+      await writeFileAtomic(path, JSON.stringify(record), undefined, { durable: false });
       dropOldRecords(dir);
     } catch {
       // A store we cannot write to just has no record.

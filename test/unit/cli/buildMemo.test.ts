@@ -108,7 +108,7 @@ describe('BuildMemoRecorder', () => {
     const memo = { ...id, argv: ['--root', store, ctx] };
     const recorder = new BuildMemoRecorder(memo);
     for (const e of events) recorder.emit(e);
-    recorder.save({
+    await recorder.save({
       storeRoot: store, mode: 'plain', contextDir: ctx, dockerfilePath: join(ctx, 'Dockerfile'),
       result: { manifest: { digest: 'sha256:m' }, config: { digest: 'sha256:c' }, tags: ['docker.io/library/app:1'], stable: true }, cacheEntries: [], stdout: 'sha256:c\n',
     });
@@ -127,15 +127,15 @@ describe('BuildMemoRecorder', () => {
 
   it('keeps no record when the image would change anyway, or a base is also the output tag', async () => {
     const store = await makeTempDir('tsbuild-memo-unit');
-    const save = (r: BuildMemoRecorder, stable: boolean) =>
+    const save = async (r: BuildMemoRecorder, stable: boolean) =>
       r.save({ storeRoot: store, mode: 'quiet', contextDir: '/c', dockerfilePath: '/c/Dockerfile', result: { manifest: { digest: 'sha256:m' }, config: { digest: 'sha256:c' }, tags: ['docker.io/library/app:1'], stable }, cacheEntries: [], stdout: '' });
     const memo = { ...id, argv: ['--root', store, '/c'] };
-    save(new BuildMemoRecorder(memo), false);
+    await save(new BuildMemoRecorder(memo), false);
     const own = new BuildMemoRecorder(memo);
     own.storeImage('docker.io/library/app:1', 'sha256:old');
-    save(own, true);
+    await save(own, true);
     expect(await readdir(join(store, 'cache', 'memo')).catch(() => [])).toEqual([]);
-    save(new BuildMemoRecorder(memo), true);
+    await save(new BuildMemoRecorder(memo), true);
     expect(await readdir(join(store, 'cache', 'memo'))).toHaveLength(1);
   });
 });
