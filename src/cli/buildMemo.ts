@@ -11,7 +11,8 @@
  *   each named context's `oci-layout` and `index.json`, and the cache entries the steps were
  *   served from or made (cache/keys/*.json: a prune or a --no-cache rebuild changes them);
  * - the store's tags the build read (FROM an image in the store) and wrote (-t), each still
- *   naming the same manifest; the image's manifest and config blobs still there;
+ *   naming the same manifest; the image's manifest and config blobs still there and intact (read
+ *   whole here, so that once the answer starts printing nothing can fail);
  * - the build context as the cache reads it: every source list a step's key hashed is hashed
  *   again by the same code (cache/contextHasher.ts, .dockerignore read again), digests equal.
  *
@@ -304,39 +305,56 @@ export async function answerFromMemo(identity: MemoIdentity, out: { stdout: Node
   const path = memoPath(identity.argv, identity.env, identity.cwd, key);
   const storeRoot = resolve(path, '..', '..', '..');
   let record: BuildMemoRecord;
+  let blobs: Map<string, Buffer> | undefined;
   try {
     record = JSON.parse(readFileSync(path, 'utf8')) as BuildMemoRecord;
     if (record.version !== 1 || record.key !== key) return false;
     // An edited context file is the usual miss: seen by one lstat, before anything is hashed.
     for (const [source, sig] of Object.entries(record.quick ?? {})) if (quickSig(join(record.contextDir, source)) !== sig) return false;
-    if (!(await inputsUnchanged(record, storeRoot))) return false;
+    blobs = await inputsUnchanged(record, storeRoot);
+    if (!blobs) return false;
   } catch {
     return false;
   }
+  // Everything the answer shows is in memory now: once it starts printing, nothing can fail.
   const reporter = new BuildReporter(record.mode, createProgressDisplay(record.mode, out.stderr, identity.env), out.stderr);
   const now = Date.now();
   for (const event of record.events) reporter.progress.emit({ ...event, time: now });
+  const held = blobs;
+  const content = {
+    readBytes: async (digest: string): Promise<Buffer> => {
+      const bytes = held.get(digest);
+      if (!bytes) throw new TsbuildError('INTERNAL', `a build answered from its record has no blob ${digest}`);
+      return bytes;
+    },
+  };
   const noLayers = (): never => {
     throw new TsbuildError('INTERNAL', 'a build answered from its record made no layers');
   };
-  await reporter.finish(record.result, { content: new ContentStore(storeRoot), layerDir: noLayers });
+  await reporter.finish(record.result, { content, layerDir: noLayers });
   out.stdout.write(record.stdout);
   return true;
 }
 
-async function inputsUnchanged(record: BuildMemoRecord, storeRoot: string): Promise<boolean> {
-  for (const [file, digest] of Object.entries(record.files)) if (contentDigest(file) !== digest) return false;
+/** The record's blobs (the image's manifest and config, read whole) when every input is unchanged; undefined otherwise. */
+async function inputsUnchanged(record: BuildMemoRecord, storeRoot: string): Promise<Map<string, Buffer> | undefined> {
+  for (const [file, digest] of Object.entries(record.files)) if (contentDigest(file) !== digest) return undefined;
   const content = new ContentStore(storeRoot);
-  for (const digest of record.blobs) if (!statSync(content.blobPath(digest), { throwIfNoEntry: false })?.isFile()) return false;
+  const blobs = new Map<string, Buffer>();
+  for (const digest of record.blobs) {
+    const bytes = readFileSync(content.blobPath(digest));
+    if (`sha256:${sha256Hex(bytes)}` !== digest) return undefined;
+    blobs.set(digest, bytes);
+  }
   const tagged = new Map((await new ImageStore(storeRoot).list()).map((t) => [t.name, t.descriptor.digest]));
-  for (const [name, digest] of Object.entries(record.images)) if ((tagged.get(name) ?? null) !== digest) return false;
-  if (record.contextReads.length === 0) return true;
+  for (const [name, digest] of Object.entries(record.images)) if ((tagged.get(name) ?? null) !== digest) return undefined;
+  if (record.contextReads.length === 0) return blobs;
   const ignore = await loadDockerignore(record.contextDir, record.dockerfilePath);
   const hasher = new ContextHasher(statCachePath(storeRoot));
   const signal = new AbortController().signal;
   for (const read of record.contextReads) {
-    if (digestOf(await hasher.hash(record.contextDir, read.sources, signal, ignore.filter)) !== read.digest) return false;
+    if (digestOf(await hasher.hash(record.contextDir, read.sources, signal, ignore.filter)) !== read.digest) return undefined;
   }
-  return true;
+  return blobs;
 }
 

@@ -14,6 +14,7 @@ import { startupSnapshot } from 'node:v8';
 import { statSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { answerFromMemo, type MemoIdentity } from './buildMemo.js';
+import { formatError } from './formatError.js';
 import { main, wantsHelp, withDefaultCommand } from './main.js';
 // What a build loads with `await import()` is evaluated now, into the snapshot.
 import './leanBuild.js';
@@ -41,6 +42,14 @@ function packageRoot(): string {
   const blob = process.execArgv[i + 1];
   if (i < 0 || blob === undefined) throw new Error('tsbuild snapshot: started without --snapshot-blob');
   return resolve(dirname(blob), '..', '..');
+}
+
+/** An unexpected failure while answering from the record: one formatted message, exit code set. */
+function reportAndFail(err: unknown): false {
+  const { text, exitCode } = formatError(err, { debug: false });
+  process.stderr.write(text);
+  process.exitCode = exitCode;
+  return false;
 }
 
 /** This invocation's identity for the build record; undefined if the blob cannot be stat'ed. */
@@ -74,7 +83,8 @@ startupSnapshot.setDeserializeMainFunction(() => {
     // An unchanged rebuild is answered from its record (cli/buildMemo.ts) before anything else.
     const memo = memoIdentity(full.slice(1));
     void (async () => {
-      if (memo && (await answerFromMemo(memo, { stdout: process.stdout, stderr: process.stderr }))) process.exit(0);
+      if (memo && (await answerFromMemo(memo, { stdout: process.stdout, stderr: process.stderr }).catch(reportAndFail))) process.exit(0);
+      if (process.exitCode) return;
       await main(argv, memo ? { memo } : {});
       if (!process.exitCode) process.exit(0);
     })();

@@ -149,7 +149,7 @@ describe.skipIf(!isRoot)('the build record answers an unchanged rebuild', () => 
     expect(edited.stderr).toMatch(/#3 DONE/);
   }, 120_000);
 
-  it('builds again when the image was removed or the cache pruned', async () => {
+  it('builds again when the image was removed, its config damaged or the cache pruned', async () => {
     const p = await project(APP);
     const first = await tsbuild(p.args());
     expect(first.code, first.stderr).toBe(0);
@@ -161,6 +161,14 @@ describe.skipIf(!isRoot)('the build record answers an unchanged rebuild', () => 
     const images = await runTsbuild(['images', '--root', p.store]);
     expect(images.stdout).toMatch(/app +1/);
 
+    expect((await tsbuild(p.args())).built).toBe(false);
+    // The image's config blob damaged in the store: no answer from the record, a build instead.
+    const config = join(p.store, 'blobs', 'sha256', first.stdout.trim().slice('sha256:'.length));
+    await writeFile(config, '{}');
+    const repaired = await tsbuild(p.args());
+    expect(repaired.built).toBe(true);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toBe(first.stdout);
     expect((await tsbuild(p.args())).built).toBe(false);
     const prune = await runTsbuild(['cache', 'prune', '--root', p.store]);
     expect(prune.code, prune.stderr).toBe(0);
