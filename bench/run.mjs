@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [--cases a,b] [--scenarios x,y] [--big-mib M] [--small-files N] [--write-readme]
+// npm run bench [-- --runs N] [--cases a,b] [--scenarios x,y] [--big-mib M] [--small-files N] [--write-readme] [--no-install]
 //
 // tsbuild next to buildah (Debian's 1.28, as root, private --root/--runroot, overlay driver or vfs)
 // on the same generated Dockerfiles: for every case and every run the two tools take turns (the
@@ -7,7 +7,8 @@
 // late file changed → export to an OCI layout → push to a local docker-registry on 127.0.0.1.
 // Medians of wall time and peak RSS, the ratio tsbuild/buildah, and the machine's floor on the
 // same data (tar|sha256sum, tar|gzip -1|sha256sum, tar|pigz -1|sha256sum, cp -a; plus tsbuild's
-// layer commit alone). Installs nothing: says what to apt-get install. Run as root after `npm ci`.
+// layer commit alone). Installs the Debian packages it needs with apt-get (--no-install: only
+// says what is missing). Run as root after `npm ci`.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
@@ -34,6 +35,8 @@ const { values: opt } = parseArgs({
     'write-readme': { type: 'boolean', default: false },
     json: { type: 'string' },
     'cache-dir': { type: 'string', default: '/var/tmp/tsbuild-bench-cases' },
+    // Only say what is missing instead of installing it.
+    'no-install': { type: 'boolean', default: false },
   },
 });
 const runs = Number(opt.runs);
@@ -46,15 +49,32 @@ if (!(runs >= 1) || unknown.length || cases.length === 0) {
   process.exit(2);
 }
 
+/** The Debian packages the bench runs (buildah the peer; time, pigz, the registry, busybox, runc). */
+const TOOLS = [['buildah', 'buildah'], ['/usr/bin/time', 'time'], ['pigz', 'pigz'], ['docker-registry', 'docker-registry'], ['busybox', 'busybox-static'], ['runc', 'runc']];
+
+function missingPackages() {
+  return TOOLS.filter(([tool]) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0).map(([, pkg]) => pkg);
+}
+
+/**
+ * What the bench needs: root, a built tsbuild, and the Debian packages above, which it installs
+ * with apt-get (from the machine's Debian archive) unless --no-install.
+ */
 function checkPrerequisites() {
-  const missing = [];
-  if (process.getuid?.() !== 0) missing.push('run as root (buildah runs rootful with a private --root)');
-  for (const [tool, pkg] of [['buildah', 'buildah'], ['/usr/bin/time', 'time'], ['pigz', 'pigz'], ['docker-registry', 'docker-registry'], ['busybox', 'busybox-static'], ['runc', 'runc']]) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(`${tool}: apt-get install ${pkg}`);
+  const problems = [];
+  if (process.getuid?.() !== 0) problems.push('run as root (buildah runs rootful with a private --root)');
+  if (!existsSync(join(repo, 'dist/cli/commands.js'))) problems.push('tsbuild is not built: npm ci && npm run build');
+  let missing = missingPackages();
+  if (missing.length && !opt['no-install'] && process.getuid?.() === 0) {
+    console.error(`bench: installing ${missing.join(' ')} (apt-get) ...`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    if (update.status === 0) spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+    missing = missingPackages();
   }
-  if (!existsSync(join(repo, 'dist/cli/commands.js'))) missing.push('tsbuild is not built: npm ci && npm run build');
-  if (missing.length) {
-    console.error(`bench: missing prerequisites:\n  ${missing.join('\n  ')}`);
+  problems.push(...missing.map((pkg) => `${TOOLS.find(([, p]) => p === pkg)[0]}: apt-get install ${pkg}`));
+  if (problems.length) {
+    console.error(`bench: missing prerequisites:\n  ${problems.join('\n  ')}`);
     process.exit(1);
   }
 }
