@@ -24,19 +24,20 @@
  * Only builds whose one output is the store are recorded (memoEligible), and only when the same
  * build again would make the same image (BuildResult.stable) without contacting a registry.
  */
-import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BuildInputObserver } from '../cache/buildInputObserver.js';
 import type { ProgressEvent, ProgressSink } from '../build/progress.js';
 import { buildRecordsDir } from '../cache/cacheGc.js';
-import { digestOf } from '../cache/canonicalJson.js';
+import { digestOf, sha256Hex } from '../cache/canonicalJson.js';
 import { ContextHasher, statCachePath } from '../cache/contextHasher.js';
 import { loadDockerignore } from '../context/dockerignore.js';
+import { contextKind } from '../context/openBuildContext.js';
 import { TsbuildError } from '../errors.js';
 import { ContentStore } from '../store/contentStore.js';
 import { ImageStore } from '../store/imageStore.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
+import { sha256Digest } from '../transport/digestStream.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import type { BuildFlags } from './buildFlags.js';
 import { BuildReporter, type FinishedBuild } from './buildReporter.js';
@@ -93,9 +94,7 @@ export function memoKey(id: MemoIdentity): string {
   const env = Object.entries(id.env)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return createHash('sha256')
-    .update(JSON.stringify({ v: 1, code: id.code, node: process.version, arch: process.arch, uid: id.uid, cwd: id.cwd, argv: id.argv, env, ttys: id.ttys }))
-    .digest('hex');
+  return sha256Hex(JSON.stringify({ v: 1, code: id.code, node: process.version, arch: process.arch, uid: id.uid, cwd: id.cwd, argv: id.argv, env, ttys: id.ttys }));
 }
 
 /**
@@ -104,6 +103,11 @@ export function memoKey(id: MemoIdentity): string {
  * key decides a hit.
  */
 export function memoPath(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string, key: string): string {
+  return memoFileIn(memoStoreRoot(argv, env, cwd), key);
+}
+
+/** The store memoPath places records in. */
+function memoStoreRoot(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): string {
   let root: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -111,7 +115,7 @@ export function memoPath(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: s
     if (arg === '--root' && i + 1 < argv.length) root = argv[++i];
     else if (arg.startsWith('--root=')) root = arg.slice('--root='.length);
   }
-  return memoFileIn(resolve(cwd, root ?? defaultStoreRoot(env)), key);
+  return resolve(cwd, root ?? defaultStoreRoot(env));
 }
 
 function memoFileIn(root: string, key: string): string {
@@ -143,8 +147,8 @@ export function memoEligible(flags: BuildFlags, contextSpec: string, contextDir:
     flags['pids-limit'] === undefined &&
     flags.file !== '-' &&
     // A local directory, not a tar unpacked into a temp dir, stdin, a URL or a git remote.
-    contextDir === resolve(contextSpec) &&
-    !/^(-|[a-z][a-z0-9+.-]*:\/\/|git@)/i.test(contextSpec)
+    contextKind(contextSpec) === 'local' &&
+    contextDir === resolve(contextSpec)
   );
 }
 
@@ -152,7 +156,8 @@ export function memoEligible(flags: BuildFlags, contextSpec: string, contextDir:
 export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
   readonly #identity: MemoIdentity;
   readonly #events: ProgressEvent[] = [];
-  readonly #contextReads: ContextRead[] = [];
+  /** As the cache read them; digested only when a record is written. */
+  readonly #contextReads: Array<{ sources: readonly string[]; digests: Record<string, string> }> = [];
   readonly #files = new Map<string, string | null>();
   readonly #images = new Map<string, string | null>();
   /** A noted file could not be read: no record. */
@@ -177,7 +182,7 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
   }
 
   contextRead(sources: readonly string[], digests: Record<string, string>): void {
-    this.#contextReads.push({ sources: [...sources], digest: digestOf(digests) });
+    this.#contextReads.push({ sources, digests });
   }
 
   storeImage(name: string, digest: string | undefined): void {
@@ -196,7 +201,7 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
 
   /** A file as the build read it. */
   noteText(path: string, text: string): void {
-    this.#files.set(path, sha256Hex(Buffer.from(text, 'utf8')));
+    this.#files.set(path, sha256Hex(text));
   }
 
   /**
@@ -221,11 +226,12 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
         if (images.has(tag) && images.get(tag) !== opts.result.manifest.digest) return;
         images.set(tag, opts.result.manifest.digest);
       }
+      // Only where the same invocation will look for it (a root from the config file: nowhere).
+      if (memoStoreRoot(this.#identity.argv, this.#identity.env, this.#identity.cwd) !== resolve(opts.storeRoot)) return;
       const key = memoKey(this.#identity);
-      const path = memoPath(this.#identity.argv, this.#identity.env, this.#identity.cwd, key);
-      if (path !== memoFileIn(resolve(opts.storeRoot), key)) return;
+      const path = memoFileIn(resolve(opts.storeRoot), key);
       const files = new Map(this.#files);
-      for (const { path: file, entry } of opts.cacheEntries) files.set(file, sha256Hex(Buffer.from(JSON.stringify(entry), 'utf8')));
+      for (const { path: file, entry } of opts.cacheEntries) files.set(file, sha256Hex(JSON.stringify(entry)));
       const record: BuildMemoRecord = {
         version: 1,
         key,
@@ -235,7 +241,7 @@ export class BuildMemoRecorder implements ProgressSink, BuildInputObserver {
         files: Object.fromEntries(files),
         images: Object.fromEntries(images),
         blobs: [opts.result.manifest.digest, opts.result.config.digest],
-        contextReads: this.#contextReads,
+        contextReads: this.#contextReads.map((read) => ({ sources: [...read.sources], digest: digestOf(read.digests) })),
         quick: quickSigs(opts.contextDir, this.#contextReads),
         events: this.#events,
         result: { manifest: { digest: opts.result.manifest.digest }, config: { digest: opts.result.config.digest }, tags: [...opts.result.tags] },
@@ -262,7 +268,7 @@ export function dropOldRecords(dir: string): void {
 }
 
 /** lstat signatures of the reads' glob-free sources, by path under `contextDir`. */
-function quickSigs(contextDir: string, reads: readonly ContextRead[]): Record<string, QuickSig> {
+function quickSigs(contextDir: string, reads: ReadonlyArray<{ sources: readonly string[] }>): Record<string, QuickSig> {
   const out: Record<string, QuickSig> = {};
   for (const read of reads) for (const source of read.sources) if (!/[*?[\\]/.test(source)) out[source] = quickSig(join(contextDir, source));
   return out;
@@ -276,10 +282,6 @@ function quickSig(path: string): QuickSig {
 /** A FROM step's end is never "cached" (it resolves the base every time). */
 function isFromStep(name: string): boolean {
   return /^\[[^\]]*\] FROM /.test(name);
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** sha256 hex of a file's content, or null if it does not exist. Throws on any other error. */
@@ -301,9 +303,9 @@ function contentDigest(path: string): string | null {
  * nothing, on any difference or error; the caller then builds.
  */
 export async function answerFromMemo(identity: MemoIdentity, out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream }): Promise<boolean> {
+  const storeRoot = memoStoreRoot(identity.argv, identity.env, identity.cwd);
   const key = memoKey(identity);
-  const path = memoPath(identity.argv, identity.env, identity.cwd, key);
-  const storeRoot = resolve(path, '..', '..', '..');
+  const path = memoFileIn(storeRoot, key);
   let record: BuildMemoRecord;
   let blobs: Map<string, Buffer> | undefined;
   try {
@@ -343,7 +345,7 @@ async function inputsUnchanged(record: BuildMemoRecord, storeRoot: string): Prom
   const blobs = new Map<string, Buffer>();
   for (const digest of record.blobs) {
     const bytes = readFileSync(content.blobPath(digest));
-    if (`sha256:${sha256Hex(bytes)}` !== digest) return undefined;
+    if (sha256Digest(bytes) !== digest) return undefined;
     blobs.set(digest, bytes);
   }
   const tagged = new Map((await new ImageStore(storeRoot).list()).map((t) => [t.name, t.descriptor.digest]));

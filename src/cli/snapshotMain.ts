@@ -36,12 +36,17 @@ declare global {
   var __tsbuildModuleUrl: string | undefined;
 }
 
-/** The package root, from the blob's path: ROOT/native/build/tsbuild.blob. */
-function packageRoot(): string {
+/** The blob this process started from (absolute). */
+function blobPath(): string {
   const i = process.execArgv.indexOf('--snapshot-blob');
   const blob = process.execArgv[i + 1];
   if (i < 0 || blob === undefined) throw new Error('tsbuild snapshot: started without --snapshot-blob');
-  return resolve(dirname(blob), '..', '..');
+  return resolve(blob);
+}
+
+/** The package root, from the blob's path: ROOT/native/build/tsbuild.blob. */
+function packageRoot(): string {
+  return resolve(dirname(blobPath()), '..', '..');
 }
 
 /** An unexpected failure while answering from the record: one formatted message, exit code set. */
@@ -54,8 +59,7 @@ function reportAndFail(err: unknown): false {
 
 /** This invocation's identity for the build record; undefined if the blob cannot be stat'ed. */
 function memoIdentity(argv: readonly string[]): MemoIdentity | undefined {
-  const i = process.execArgv.indexOf('--snapshot-blob');
-  const blob = resolve(process.execArgv[i + 1] ?? '');
+  const blob = blobPath();
   const st = statSync(blob, { bigint: true, throwIfNoEntry: false });
   if (!st) return undefined;
   return {
